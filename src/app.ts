@@ -1,0 +1,98 @@
+import { randomUUID } from 'node:crypto';
+import type { HttpBindings } from '@hono/node-server';
+import { OpenAPIHono } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import type { RelayConfig } from './config.ts';
+import { presentedKeys, relayKeyring } from './core/auth.ts';
+import { corsPolicy } from './core/cors.ts';
+import { errorResponse, RelayError } from './core/errors.ts';
+import type { Forwarder } from './core/forward.ts';
+import type { Logger } from './core/logger.ts';
+import { checkRawPath } from './core/path-params.ts';
+import { registerHealthRoutes } from './routes/health.ts';
+import { registerOpenAIRoutes, methodsForPath } from './routes/openai.ts';
+
+export interface RelayEnv {
+  Bindings: HttpBindings;
+  Variables: { requestId: string; relayKeyIndex: number; corsHeaders: Record<string, string> | undefined };
+}
+export type RelayContext = Context<RelayEnv>;
+
+/** Paths anyone may call without a relay key (they reveal nothing secret). */
+const PUBLIC_PATHS = new Set(['/health', '/v1/health']);
+
+export function createApp(config: RelayConfig, deps: { forwarder: Forwarder; logger: Logger }) {
+  const app = new OpenAPIHono<RelayEnv>();
+  const cors = corsPolicy(config.corsOrigins);
+  const keyring = relayKeyring(config.relayKeys);
+
+  // Request id and CORS first; preflights are answered here, before auth (browsers send no key on them).
+  app.use(async (c, next) => {
+    c.set('requestId', `req_relay_${randomUUID().replaceAll('-', '')}`);
+    const badPath = checkRawPath(c.env.incoming.url ?? '');
+    if (badPath) return errorResponse(badPath, c.get('requestId'));
+    const origin = c.env.incoming.headers.origin;
+    if (origin !== undefined) {
+      if (c.req.method === 'OPTIONS') {
+        return new Response(null, { status: 204, headers: cors.preflightHeaders(origin) ?? {} });
+      }
+      c.set('corsHeaders', cors.answerHeaders(origin));
+    }
+    await next();
+    const corsHeaders = c.get('corsHeaders');
+    if (corsHeaders && c.res.headers.get('x-already-sent') === null) {
+      for (const [name, value] of Object.entries(corsHeaders)) c.res.headers.set(name, value);
+    }
+  });
+
+  registerHealthRoutes(app);
+
+  // Relay auth: fail closed. Only RELAY_AUTH=off (an explicit, loudly logged choice) skips it.
+  app.use(async (c, next) => {
+    if (!config.relayAuth || PUBLIC_PATHS.has(c.req.path)) return next();
+    const { authorization, 'x-relay-key': relayKey } = c.env.incoming.headers;
+    let index = -1;
+    for (const key of presentedKeys(authorization, relayKey)) {
+      index = keyring.match(key);
+      if (index !== -1) break;
+    }
+    if (index === -1) {
+      const missing = !authorization && !relayKey;
+      return errorResponse(
+        new RelayError(
+          401,
+          missing
+            ? 'Missing relay key. Send it as `Authorization: Bearer <relay key>` or `X-Relay-Key: <relay key>`.'
+            : 'Incorrect relay key provided. Use one of the keys configured in RELAY_KEY (not an OpenAI key).',
+          { code: missing ? 'missing_relay_key' : 'invalid_relay_key', headers: { 'www-authenticate': 'Bearer realm="openai-relay"' } },
+        ),
+        c.get('requestId'),
+      );
+    }
+    c.set('relayKeyIndex', index);
+    return next();
+  });
+
+  registerOpenAIRoutes(app, deps.forwarder);
+
+  app.notFound((c) => {
+    const methods = methodsForPath(c.req.path);
+    const err = methods.length
+      ? new RelayError(405, `Method ${c.req.method} is not allowed on ${c.req.path}; use ${methods.join(' or ')}.`, {
+          code: 'method_not_allowed',
+          headers: { allow: methods.join(', ') },
+        })
+      : new RelayError(404, `Invalid URL (${c.req.method} ${c.req.path}): this relay serves no such operation.`, { code: 'unknown_url' });
+    return errorResponse(err, c.get('requestId'));
+  });
+
+  app.onError((err, c) => {
+    if (err instanceof RelayError) return errorResponse(err, c.get('requestId'));
+    deps.logger.error({ reqId: c.get('requestId'), err: { message: err.message, stack: err.stack } }, 'unhandled error');
+    return errorResponse(new RelayError(500, 'The relay failed to handle this request.', { code: 'relay_error' }), c.get('requestId'));
+  });
+
+  return app;
+}
+
+export type RelayApp = ReturnType<typeof createApp>;

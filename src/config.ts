@@ -1,0 +1,194 @@
+import { existsSync } from 'node:fs';
+import { z } from 'zod';
+
+/**
+ * The relay's whole configuration, read once from the environment at start-up.
+ * Every check fails with a sentence a person can act on; nothing is re-read later.
+ */
+
+const MB = 1024 * 1024;
+
+const commaList = (value: string | undefined): string[] =>
+  (value ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0);
+
+const positiveInt = (name: string, fallback: number) =>
+  z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined || raw.trim() === '') return fallback;
+      const value = Number(raw);
+      if (!Number.isInteger(value) || value <= 0) {
+        ctx.addIssue({ code: 'custom', message: `${name} must be a whole number above 0 (got "${raw}").` });
+        return z.NEVER;
+      }
+      return value;
+    });
+
+const urlWithScheme = (name: string, schemes: string[]) =>
+  z.string().transform((raw, ctx) => {
+    let url: URL;
+    try {
+      url = new URL(raw.trim());
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `${name} must be an absolute URL such as https://example.com (got "${raw}").` });
+      return z.NEVER;
+    }
+    if (!schemes.includes(url.protocol)) {
+      ctx.addIssue({ code: 'custom', message: `${name} must start with ${schemes.map((s) => s + '//').join(' or ')} (got "${raw}").` });
+      return z.NEVER;
+    }
+    return url;
+  });
+
+/** A relay key shorter than this is refused: it would be guessable by brute force against a public URL. */
+export const MIN_RELAY_KEY_LENGTH = 16;
+
+const envSchema = z
+  .object({
+    OPENAI_API_KEY: z
+      .string({ error: 'OPENAI_API_KEY is not set: set it to the OpenAI API key the relay should use (in the environment or in a .env file).' })
+      .trim()
+      .min(1, 'OPENAI_API_KEY is empty: set it to the OpenAI API key the relay should use.'),
+    OPENAI_BASE_URL: z.string().optional(),
+    OPENAI_API_BASE: z.string().optional(),
+    OPENAI_ORGANIZATION: z.string().trim().optional(),
+    OPENAI_PROJECT: z.string().trim().optional(),
+    RELAY_KEY: z.string().optional(),
+    RELAY_AUTH: z
+      .enum(['on', 'off'], { error: 'RELAY_AUTH must be "on" (the default) or "off".' })
+      .default('on'),
+    PORT: positiveInt('PORT', 8000).refine((port) => port <= 65535, 'PORT must be at most 65535.'),
+    HOST: z.string().trim().default('0.0.0.0'),
+    PUBLIC_BASE_URL: urlWithScheme('PUBLIC_BASE_URL', ['https:', 'http:']).optional(),
+    CORS_ORIGINS: z.string().default('https://chatgpt.com,https://chat.openai.com'),
+    UPSTREAM_TIMEOUT_SHORT_MS: positiveInt('UPSTREAM_TIMEOUT_SHORT_MS', 30_000),
+    UPSTREAM_TIMEOUT_STANDARD_MS: positiveInt('UPSTREAM_TIMEOUT_STANDARD_MS', 600_000),
+    UPSTREAM_TIMEOUT_LONG_MS: positiveInt('UPSTREAM_TIMEOUT_LONG_MS', 900_000),
+    UPSTREAM_CONNECT_TIMEOUT_MS: positiveInt('UPSTREAM_CONNECT_TIMEOUT_MS', 10_000),
+    MAX_JSON_BODY_BYTES: positiveInt('MAX_JSON_BODY_BYTES', 25 * MB),
+    MAX_UPLOAD_BYTES: positiveInt('MAX_UPLOAD_BYTES', 512 * MB),
+    SHUTDOWN_GRACE_MS: positiveInt('SHUTDOWN_GRACE_MS', 30_000),
+    LOG_LEVEL: z
+      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+        error: 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent.',
+      })
+      .default('info'),
+  })
+  .superRefine((env, ctx) => {
+    const keys = commaList(env.RELAY_KEY);
+    if (env.RELAY_AUTH === 'on' && keys.length === 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['RELAY_KEY'],
+        message:
+          'RELAY_KEY is not set, so anyone could spend your OpenAI key through this relay. Set RELAY_KEY to one or more secret keys (comma-separated, at least 16 characters each; e.g. `openssl rand -hex 32`), or set RELAY_AUTH=off to run an open relay on purpose.',
+      });
+    }
+    for (const key of keys) {
+      if (key.length < MIN_RELAY_KEY_LENGTH) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['RELAY_KEY'],
+          message: `Every RELAY_KEY entry must be at least ${MIN_RELAY_KEY_LENGTH} characters long; one has ${key.length}. Generate one with \`openssl rand -hex 32\`.`,
+        });
+      }
+      if (key === env.OPENAI_API_KEY?.trim()) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['RELAY_KEY'],
+          message: 'A RELAY_KEY entry equals OPENAI_API_KEY: relay keys are handed to callers, so they must differ from the OpenAI key.',
+        });
+      }
+    }
+  });
+
+export type TimeoutClass = 'short' | 'standard' | 'long';
+
+export interface RelayConfig {
+  openaiApiKey: string;
+  /** Upstream origin plus any path prefix, without the trailing `/v1` (our operation paths carry `/v1`). */
+  upstreamBase: URL;
+  openaiOrganization?: string;
+  openaiProject?: string;
+  relayKeys: string[];
+  relayAuth: boolean;
+  port: number;
+  host: string;
+  publicBaseUrl?: URL;
+  corsOrigins: string[];
+  timeouts: Record<TimeoutClass, number>;
+  connectTimeoutMs: number;
+  maxJsonBodyBytes: number;
+  maxUploadBytes: number;
+  shutdownGraceMs: number;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`The relay cannot start:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+/** `https://api.openai.com/v1`, `https://api.openai.com` and `https://host/prefix/v1/` all name the same upstream. */
+export function normalizeUpstreamBase(raw: string): URL {
+  let url: URL;
+  try {
+    url = new URL(raw.trim());
+  } catch {
+    throw new ConfigError([`OPENAI_BASE_URL must be an absolute URL such as https://api.openai.com/v1 (got "${raw}").`]);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new ConfigError([`OPENAI_BASE_URL must start with https:// or http:// (got "${raw}").`]);
+  }
+  if (url.search || url.hash || url.username || url.password) {
+    throw new ConfigError(['OPENAI_BASE_URL must not carry a query, fragment or credentials.']);
+  }
+  url.pathname = url.pathname.replace(/\/+$/, '').replace(/\/v1$/, '');
+  return url;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): RelayConfig {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((issue) => issue.message));
+  }
+  const e = parsed.data;
+  const baseRaw = e.OPENAI_BASE_URL?.trim() || e.OPENAI_API_BASE?.trim() || 'https://api.openai.com/v1';
+  return {
+    openaiApiKey: e.OPENAI_API_KEY,
+    upstreamBase: normalizeUpstreamBase(baseRaw),
+    openaiOrganization: e.OPENAI_ORGANIZATION || undefined,
+    openaiProject: e.OPENAI_PROJECT || undefined,
+    relayKeys: commaList(e.RELAY_KEY),
+    relayAuth: e.RELAY_AUTH === 'on',
+    port: e.PORT,
+    host: e.HOST,
+    publicBaseUrl: e.PUBLIC_BASE_URL,
+    corsOrigins: commaList(e.CORS_ORIGINS),
+    timeouts: {
+      short: e.UPSTREAM_TIMEOUT_SHORT_MS,
+      standard: e.UPSTREAM_TIMEOUT_STANDARD_MS,
+      long: e.UPSTREAM_TIMEOUT_LONG_MS,
+    },
+    connectTimeoutMs: e.UPSTREAM_CONNECT_TIMEOUT_MS,
+    maxJsonBodyBytes: e.MAX_JSON_BODY_BYTES,
+    maxUploadBytes: e.MAX_UPLOAD_BYTES,
+    shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    logLevel: e.LOG_LEVEL,
+  };
+}
+
+/** Reads `.env` from the working directory when present; variables already set in the environment win. */
+export function loadDotEnv(path = '.env'): boolean {
+  if (!existsSync(path)) return false;
+  process.loadEnvFile(path);
+  return true;
+}

@@ -1,0 +1,78 @@
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { RelayConfig } from '../config.ts';
+
+/**
+ * Which headers cross the relay, in each direction. Both sides are allowlists: a header nobody listed
+ * never crosses, so the caller's Authorization, X-Relay-Key, cookies, x-forwarded-* and hop-by-hop
+ * headers cannot leak upstream, and upstream's set-cookie cannot reach the caller.
+ */
+
+/**
+ * Caller headers OpenAI needs to see, unchanged. `accept-encoding` is deliberately absent: upstream then
+ * answers uncompressed, so the relay never has to re-frame a decoded body and can inspect error bodies.
+ */
+const FORWARDED_REQUEST_HEADERS = [
+  'content-type',
+  'content-length',
+  'accept',
+  'openai-beta',
+  'idempotency-key',
+  'user-agent',
+  'x-client-request-id',
+] as const;
+
+/** Upstream answer headers the caller may see. Anything matching a prefix below passes too. */
+const FORWARDED_RESPONSE_HEADERS = new Set([
+  'content-type',
+  'content-length',
+  'content-encoding',
+  'content-disposition',
+  'content-language',
+  'cache-control',
+  'etag',
+  'last-modified',
+  'retry-after',
+  'retry-after-ms',
+  'x-request-id',
+  'x-client-request-id',
+  'openai-processing-ms',
+  'openai-version',
+  'openai-model',
+]);
+const FORWARDED_RESPONSE_PREFIXES = ['x-ratelimit-'];
+
+/** Headers the relay adds to every upstream request: the server key, never the caller's. */
+export function upstreamIdentityHeaders(config: RelayConfig): Record<string, string> {
+  const headers: Record<string, string> = { authorization: `Bearer ${config.openaiApiKey}` };
+  if (config.openaiOrganization) headers['openai-organization'] = config.openaiOrganization;
+  if (config.openaiProject) headers['openai-project'] = config.openaiProject;
+  return headers;
+}
+
+export function outboundRequestHeaders(
+  incoming: IncomingHttpHeaders,
+  identity: Record<string, string>,
+  forwardBody: boolean,
+): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const name of FORWARDED_REQUEST_HEADERS) {
+    const value = incoming[name];
+    if (value !== undefined) out[name] = value as string;
+  }
+  if (!forwardBody) {
+    delete out['content-type'];
+    delete out['content-length'];
+  }
+  Object.assign(out, identity);
+  return out;
+}
+
+export function inboundResponseHeaders(upstream: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const name in upstream) {
+    if (FORWARDED_RESPONSE_HEADERS.has(name) || FORWARDED_RESPONSE_PREFIXES.some((p) => name.startsWith(p))) {
+      out[name] = upstream[name];
+    }
+  }
+  return out;
+}

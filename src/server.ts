@@ -1,0 +1,56 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
+import { createApp } from './app.ts';
+import type { RelayConfig } from './config.ts';
+import { createForwarder } from './core/forward.ts';
+import type { Logger } from './core/logger.ts';
+
+export interface RunningRelay {
+  server: Server;
+  /** `http://host:port` the relay listens on (loopback-friendly for tests). */
+  url: string;
+  /** Stops accepting, lets in-flight requests finish (up to SHUTDOWN_GRACE_MS), then closes the rest. */
+  shutdown(): Promise<void>;
+}
+
+export function startRelay(config: RelayConfig, logger: Logger): Promise<RunningRelay> {
+  const forwarder = createForwarder(config, logger);
+  const app = createApp(config, { forwarder, logger });
+  return new Promise((resolve, reject) => {
+    const server = serve({
+      fetch: app.fetch,
+      port: config.port,
+      hostname: config.host,
+      // Node's 300 s whole-request timeout would cut long uploads; the forwarding core enforces its own
+      // per-class deadlines. Slow headers (slowloris) are still cut by headersTimeout.
+      serverOptions: { requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 65_000 },
+    }) as Server;
+    server.once('error', reject);
+    server.once('listening', () => {
+      const { port } = server.address() as AddressInfo;
+      const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+      let stopping: Promise<void> | undefined;
+      resolve({
+        server,
+        url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+        shutdown: () => (stopping ??= drain(server, forwarder, config.shutdownGraceMs, logger)),
+      });
+    });
+  });
+}
+
+async function drain(server: Server, forwarder: ReturnType<typeof createForwarder>, graceMs: number, logger: Logger): Promise<void> {
+  logger.info({ inFlight: forwarder.stats.inFlight }, 'shutting down: draining in-flight requests');
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const deadline = Date.now() + graceMs;
+  while (forwarder.stats.inFlight > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    server.closeIdleConnections();
+  }
+  if (forwarder.stats.inFlight > 0) logger.warn({ inFlight: forwarder.stats.inFlight }, 'grace period over: closing remaining connections');
+  server.closeAllConnections();
+  forwarder.close();
+  await closed;
+}
