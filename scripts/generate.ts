@@ -36,7 +36,7 @@ export interface OperationInfo {
   tag: string;
   pathParams: string[];
   queryParams: Json[];
-  relay: { body: string; answer: string; timeout: string };
+  relay: { kind: string; body: string; answer: string; timeout: string };
   requestContentTypes: string[];
   op: Json;
 }
@@ -58,6 +58,9 @@ export function listOperations(spec: Json): OperationInfo[] {
       const params = [...sharedParams, ...(op.parameters ?? [])];
       if (params.some((p) => p.$ref)) problems.push(`${where}: parameters must be written inline, not by $ref`);
       const relay = op['x-relay'] ?? {};
+      if (relay.kind !== undefined && !['passthrough', 'relay'].includes(relay.kind)) {
+        problems.push(`${where}: x-relay.kind must be passthrough (the default) or relay (got ${JSON.stringify(relay.kind)})`);
+      }
       for (const [key, allowed] of Object.entries(RELAY_VALUES)) {
         if (!(allowed as readonly string[]).includes(relay[key])) {
           problems.push(`${where}: x-relay.${key} must be one of ${allowed.join(', ')} (got ${JSON.stringify(relay[key])})`);
@@ -75,7 +78,7 @@ export function listOperations(spec: Json): OperationInfo[] {
         tag: op.tags?.[0] ?? 'default',
         pathParams,
         queryParams: params.filter((p) => p.in === 'query'),
-        relay: { body: relay.body, answer: relay.answer, timeout: relay.timeout },
+        relay: { kind: relay.kind ?? 'passthrough', body: relay.body, answer: relay.answer, timeout: relay.timeout },
         requestContentTypes: Object.keys(op.requestBody?.content ?? {}),
         op,
       });
@@ -132,15 +135,16 @@ function zodCore(s: Json, depth: number): string {
   }
   switch (type) {
     case 'string':
-      return s.format === 'binary' ? `z.string().openapi({ format: 'binary' })` : 'z.string()';
+      if (s.format === 'binary') return `z.string().openapi({ format: 'binary' })`;
+      return `z.string()${bounds(s.minLength, s.maxLength)}`;
     case 'integer':
-      return 'z.int()';
+      return `z.int()${bounds(s.minimum, s.maximum)}`;
     case 'number':
-      return 'z.number()';
+      return `z.number()${bounds(s.minimum, s.maximum)}`;
     case 'boolean':
       return 'z.boolean()';
     case 'array':
-      return `z.array(${zodOf(s.items, depth + 1)})`;
+      return `z.array(${zodOf(s.items, depth + 1)})${bounds(s.minItems, s.maxItems)}`;
     case 'object':
     case undefined: {
       if (type === undefined && !s.properties) return 'z.unknown()';
@@ -152,12 +156,17 @@ function zodCore(s: Json, depth: number): string {
       const fields = props
         .map(([key, value]) => `${str(key)}: ${zodOf(value, depth + 1)}${required.has(key) ? '' : '.optional()'}`)
         .join(', ');
-      return `${s.additionalProperties === false ? 'z.object' : 'z.looseObject'}({ ${fields} })`;
+      // Open objects keep unknown fields (OpenAI adds fields monthly); closed ones (the relay's own
+      // envelopes) refuse them rather than silently dropping them.
+      return `${s.additionalProperties === false ? 'z.strictObject' : 'z.looseObject'}({ ${fields} })`;
     }
     default:
       return 'z.unknown()';
   }
 }
+
+const bounds = (min: number | undefined, max: number | undefined) =>
+  `${min !== undefined ? `.min(${min})` : ''}${max !== undefined ? `.max(${max})` : ''}`;
 
 function collectRefs(node: unknown, into: Set<string>): Set<string> {
   if (Array.isArray(node)) node.forEach((n) => collectRefs(n, into));
@@ -253,6 +262,7 @@ function emitRoutes(spec: Json, ops: OperationInfo[]): string {
       `    honoPath: ${str(honoPath(o.path))},`,
       `    pathParams: ${str(o.pathParams)},`,
       `    tag: ${str(o.tag)},`,
+      `    kind: ${str(o.relay.kind)},`,
       `    body: ${str(o.relay.body)},`,
       `    answer: ${str(o.relay.answer)},`,
       `    timeout: ${str(o.relay.timeout)},`,
@@ -285,6 +295,8 @@ export interface RelayOperation {
   readonly honoPath: string;
   readonly pathParams: readonly string[];
   readonly tag: string;
+  /** passthrough: forwarded to OpenAI by the core; relay: the relay's own operation, handled by its module. */
+  readonly kind: 'passthrough' | 'relay';
   readonly body: BodyFlow;
   readonly answer: AnswerFlow;
   readonly timeout: TimeoutClass;

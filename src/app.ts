@@ -11,6 +11,7 @@ import type { Logger } from './core/logger.ts';
 import { checkRawPath } from './core/path-params.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerOpenAIRoutes, methodsForPath } from './routes/openai.ts';
+import { registerProxyRoute } from './routes/proxy.ts';
 
 export interface RelayEnv {
   Bindings: HttpBindings;
@@ -25,11 +26,19 @@ export function createApp(config: RelayConfig, deps: { forwarder: Forwarder; log
   const app = new OpenAPIHono<RelayEnv>();
   const cors = corsPolicy(config.corsOrigins);
   const keyring = relayKeyring(config.relayKeys);
+  const inFlightByKey: number[] = [];
 
   // Request id and CORS first; preflights are answered here, before auth (browsers send no key on them).
   app.use(async (c, next) => {
     c.set('requestId', `req_relay_${randomUUID().replaceAll('-', '')}`);
-    const badPath = checkRawPath(c.env.incoming.url ?? '');
+    const rawUrl = c.env.incoming.url ?? '';
+    if (rawUrl.length > config.maxUrlBytes) {
+      return errorResponse(
+        new RelayError(414, `The request URL is longer than this relay's limit of ${config.maxUrlBytes} bytes.`, { code: 'url_too_long' }),
+        c.get('requestId'),
+      );
+    }
+    const badPath = checkRawPath(rawUrl);
     if (badPath) return errorResponse(badPath, c.get('requestId'));
     const origin = c.env.incoming.headers.origin;
     if (origin !== undefined) {
@@ -49,7 +58,11 @@ export function createApp(config: RelayConfig, deps: { forwarder: Forwarder; log
 
   // Relay auth: fail closed. Only RELAY_AUTH=off (an explicit, loudly logged choice) skips it.
   app.use(async (c, next) => {
-    if (!config.relayAuth || PUBLIC_PATHS.has(c.req.path)) return next();
+    if (PUBLIC_PATHS.has(c.req.path)) return next();
+    if (!config.relayAuth) {
+      c.set('relayKeyIndex', -1);
+      return next();
+    }
     const { authorization, 'x-relay-key': relayKey } = c.env.incoming.headers;
     let index = -1;
     for (const key of presentedKeys(authorization, relayKey)) {
@@ -69,10 +82,27 @@ export function createApp(config: RelayConfig, deps: { forwarder: Forwarder; log
         c.get('requestId'),
       );
     }
+    // A runaway caller (one key) cannot take every upstream connection from the others.
+    const inFlight = inFlightByKey[index] ?? 0;
+    if (inFlight >= config.maxInFlightPerKey) {
+      return errorResponse(
+        new RelayError(429, `Too many concurrent requests for this relay key (limit ${config.maxInFlightPerKey}); retry when one finishes.`, {
+          code: 'too_many_concurrent_requests',
+          headers: { 'retry-after': '1' },
+        }),
+        c.get('requestId'),
+      );
+    }
     c.set('relayKeyIndex', index);
-    return next();
+    inFlightByKey[index] = inFlight + 1;
+    try {
+      await next();
+    } finally {
+      inFlightByKey[index]--;
+    }
   });
 
+  registerProxyRoute(app, config, deps.forwarder);
   registerOpenAIRoutes(app, deps.forwarder);
 
   app.notFound((c) => {

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
+import type { RetryPolicy } from './core/retry.ts';
 
 /**
  * The relay's whole configuration, read once from the environment at start-up.
@@ -72,6 +73,25 @@ const envSchema = z
     MAX_JSON_BODY_BYTES: positiveInt('MAX_JSON_BODY_BYTES', 25 * MB),
     MAX_UPLOAD_BYTES: positiveInt('MAX_UPLOAD_BYTES', 512 * MB),
     SHUTDOWN_GRACE_MS: positiveInt('SHUTDOWN_GRACE_MS', 30_000),
+    UPSTREAM_RETRIES: z
+      .string()
+      .optional()
+      .transform((raw, ctx) => {
+        if (raw === undefined || raw.trim() === '') return 2;
+        const value = Number(raw);
+        if (!Number.isInteger(value) || value < 0 || value > 10) {
+          ctx.addIssue({ code: 'custom', message: `UPSTREAM_RETRIES must be a whole number from 0 to 10 (got "${raw}").` });
+          return z.NEVER;
+        }
+        return value;
+      }),
+    UPSTREAM_RETRY_BASE_MS: positiveInt('UPSTREAM_RETRY_BASE_MS', 250),
+    UPSTREAM_RETRY_MAX_DELAY_MS: positiveInt('UPSTREAM_RETRY_MAX_DELAY_MS', 5_000),
+    UPSTREAM_RETRY_BUDGET_MS: positiveInt('UPSTREAM_RETRY_BUDGET_MS', 15_000),
+    MAX_PROXY_ENVELOPE_BYTES: positiveInt('MAX_PROXY_ENVELOPE_BYTES', 1 * MB),
+    MAX_URL_BYTES: positiveInt('MAX_URL_BYTES', 8 * 1024),
+    MAX_HEADER_BYTES: positiveInt('MAX_HEADER_BYTES', 16 * 1024),
+    MAX_IN_FLIGHT_PER_KEY: positiveInt('MAX_IN_FLIGHT_PER_KEY', 64),
     LOG_LEVEL: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
         error: 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent.',
@@ -125,6 +145,11 @@ export interface RelayConfig {
   maxJsonBodyBytes: number;
   maxUploadBytes: number;
   shutdownGraceMs: number;
+  retry: RetryPolicy;
+  maxProxyEnvelopeBytes: number;
+  maxUrlBytes: number;
+  maxHeaderBytes: number;
+  maxInFlightPerKey: number;
   logLevel: string;
 }
 
@@ -182,6 +207,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RelayConfig {
     maxJsonBodyBytes: e.MAX_JSON_BODY_BYTES,
     maxUploadBytes: e.MAX_UPLOAD_BYTES,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    retry: {
+      maxRetries: e.UPSTREAM_RETRIES,
+      baseDelayMs: e.UPSTREAM_RETRY_BASE_MS,
+      maxDelayMs: e.UPSTREAM_RETRY_MAX_DELAY_MS,
+      budgetMs: e.UPSTREAM_RETRY_BUDGET_MS,
+    },
+    maxProxyEnvelopeBytes: e.MAX_PROXY_ENVELOPE_BYTES,
+    maxUrlBytes: e.MAX_URL_BYTES,
+    maxHeaderBytes: e.MAX_HEADER_BYTES,
+    maxInFlightPerKey: e.MAX_IN_FLIGHT_PER_KEY,
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -1,8 +1,10 @@
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { serve } from '@hono/node-server';
 import { createApp } from './app.ts';
 import type { RelayConfig } from './config.ts';
+import { RelayError } from './core/errors.ts';
 import { createForwarder } from './core/forward.ts';
 import type { Logger } from './core/logger.ts';
 
@@ -24,8 +26,9 @@ export function startRelay(config: RelayConfig, logger: Logger): Promise<Running
       hostname: config.host,
       // Node's 300 s whole-request timeout would cut long uploads; the forwarding core enforces its own
       // per-class deadlines. Slow headers (slowloris) are still cut by headersTimeout.
-      serverOptions: { requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 65_000 },
+      serverOptions: { requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 65_000, maxHeaderSize: config.maxHeaderBytes },
     }) as Server;
+    answerMalformedRequests(server);
     server.once('error', reject);
     server.once('listening', () => {
       const { port } = server.address() as AddressInfo;
@@ -37,6 +40,33 @@ export function startRelay(config: RelayConfig, logger: Logger): Promise<Running
         shutdown: () => (stopping ??= drain(server, forwarder, config.shutdownGraceMs, logger)),
       });
     });
+  });
+}
+
+/**
+ * Requests node's HTTP parser rejects before any handler runs (oversized headers, unknown methods,
+ * malformed framing) and CONNECT tunnels still get an honest status in OpenAI's error shape.
+ */
+function answerMalformedRequests(server: Server): void {
+  const rawError = (status: number, reason: string, message: string, code: string, extra = '') => {
+    const body = JSON.stringify(new RelayError(status, message, { code }).toJSON());
+    return `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}Connection: close\r\n\r\n${body}`;
+  };
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    if (!socket.writable || (socket as Socket & { _httpMessage?: unknown })._httpMessage) {
+      socket.destroy();
+      return;
+    }
+    const answer =
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? rawError(431, 'Request Header Fields Too Large', "The request headers exceed this relay's limit.", 'headers_too_large')
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'ERR_HTTP_HEADERS_TIMEOUT'
+          ? rawError(408, 'Request Timeout', 'The request headers took too long to arrive.', 'request_timeout')
+          : rawError(400, 'Bad Request', 'The request is not valid HTTP/1.1 (bad framing, header or method).', 'bad_request');
+    socket.end(answer);
+  });
+  server.on('connect', (_req, socket: Duplex) => {
+    socket.end(rawError(405, 'Method Not Allowed', 'CONNECT is not supported by this relay.', 'method_not_allowed', 'Allow: GET, POST, DELETE\r\n'));
   });
 }
 

@@ -1,34 +1,45 @@
-import http, { type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import http, { type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { RelayConfig } from '../config.ts';
 import type { RelayOperation } from '../../generated/routes.ts';
 import { RelayError, sseErrorEvent, writeError } from './errors.ts';
 import { inboundResponseHeaders, outboundRequestHeaders, upstreamIdentityHeaders } from './headers.ts';
 import type { Logger } from './logger.ts';
+import { retryDelayMs, type RetryPolicy } from './retry.ts';
 
 /**
  * The one forwarding core. Every OpenAI route ends here: it streams the caller's body to OpenAI and
  * OpenAI's answer back, byte for byte, on raw node streams (no Web-stream conversion, no parsing, no
- * re-serialization), with size caps, per-class deadlines, header allowlists and abort propagation.
+ * re-serialization), with size caps, per-class deadlines, header allowlists, safe retries and abort
+ * propagation.
  */
 
 export interface ForwardRequest {
   operation: RelayOperation;
   /** Canonical upstream path (from `canonicalUpstreamPath`), starting with `/v1/`. */
   upstreamPath: string;
-  /** The caller's raw query string including `?`, or '' — passed through intact (repeated keys too). */
+  /** The query string including `?`, or '' — passed through intact (repeated keys too). */
   search: string;
   requestId: string;
   /** Headers the relay adds to the answer (CORS and the like). */
   extraHeaders?: Record<string, string>;
+  /**
+   * A JSON body the relay already holds (the proxy envelope's `body`), sent instead of the caller's
+   * stream; `null` sends no body. Being replayable, such a request can be retried.
+   */
+  jsonBody?: Buffer | null;
 }
 
 export interface ForwardStats {
   inFlight: number;
+  upstreamErrors: number;
+  retries: number;
 }
 
 /** Error answers are small; the key is redacted from them in case upstream ever echoes it. */
 const MAX_REDACTED_ERROR_BYTES = 1024 * 1024;
+const RETRYABLE_STATUS = new Set([502, 503, 504]);
+const RETRYABLE_CODES = new Set(['ECONNECT_TIMEOUT', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
 export function createForwarder(config: RelayConfig, logger: Logger) {
   const upstream = config.upstreamBase;
@@ -39,92 +50,135 @@ export function createForwarder(config: RelayConfig, logger: Logger) {
   const identity = upstreamIdentityHeaders(config);
   const basePath = upstream.pathname === '/' ? '' : upstream.pathname;
   const redact = makeRedactor([config.openaiApiKey]);
-  const stats: ForwardStats = { inFlight: 0 };
+  const retryPolicy: RetryPolicy = config.retry;
+  const stats: ForwardStats = { inFlight: 0, upstreamErrors: 0, retries: 0 };
 
   function forwardToOpenAI(incoming: IncomingMessage, outgoing: ServerResponse, req: ForwardRequest): Promise<void> {
-    const { operation, requestId } = req;
+    const { operation, requestId, jsonBody } = req;
     const started = performance.now();
     const method = operation.method.toUpperCase();
-    const forwardBody = operation.body !== 'none' || method === 'POST';
+    const streamBody = jsonBody === undefined && (operation.body !== 'none' || method === 'POST');
+    const heldBody = jsonBody ?? undefined;
     const cap = operation.body === 'multipart' ? config.maxUploadBytes : config.maxJsonBodyBytes;
     const deadlineMs = config.timeouts[operation.timeout];
     const extra = req.extraHeaders ?? {};
+    const headers = outboundRequestHeaders(incoming.headers, identity, streamBody);
+    if (heldBody !== undefined) {
+      headers['content-type'] = 'application/json';
+      headers['content-length'] = heldBody.length;
+    }
+    // Retry only what can be sent again unchanged and safely: no body or a held body, and an
+    // idempotent method or a caller-supplied Idempotency-Key.
+    const retryable =
+      !streamBody && (method === 'GET' || method === 'DELETE' || incoming.headers['idempotency-key'] !== undefined);
 
     return new Promise<void>((resolve) => {
       stats.inFlight++;
       let settled = false;
+      let attempt = 0;
+      let current: ClientRequest | undefined;
+      let upstreamRes: IncomingMessage | undefined;
+      let retryTimer: NodeJS.Timeout | undefined;
+      let sse = false;
+
       const finish = (status: number, note?: string) => {
         if (settled) return;
         settled = true;
         stats.inFlight--;
-        clearTimeout(headersTimer);
-        logger.info({ reqId: requestId, op: operation.operationId, status, ms: Math.round(performance.now() - started), note }, 'request');
+        clearTimeout(deadlineTimer);
+        clearTimeout(retryTimer);
+        logger.info(
+          { reqId: requestId, op: operation.operationId, status, ms: Math.round(performance.now() - started), attempts: attempt, note },
+          'request',
+        );
         resolve();
       };
 
-      const refusal = checkRequestBody(incoming, operation, forwardBody, cap);
+      // Fail the request, whichever side is still open: an error answer if nothing was sent yet,
+      // an SSE `error` event on a started event stream, otherwise a cut connection (never a fake success).
+      const fail = (err: RelayError) => {
+        if (settled) return;
+        if (err.status >= 500) stats.upstreamErrors++;
+        current?.destroy();
+        upstreamRes?.destroy();
+        if (!outgoing.headersSent) writeError(outgoing, err, requestId, extra);
+        else if (sse && !outgoing.writableEnded) outgoing.end(sseErrorEvent(err));
+        else outgoing.destroy();
+        finish(err.status, err.code ?? undefined);
+      };
+
+      const refusal = checkRequestBody(incoming, operation, streamBody, cap);
       if (refusal) {
         writeError(outgoing, refusal, requestId, extra);
         finish(refusal.status, refusal.code ?? undefined);
         return;
       }
 
-      const upstreamReq = transport.request({
-        protocol: upstream.protocol,
-        hostname: upstream.hostname,
-        port: upstream.port || undefined,
-        method,
-        path: basePath + req.upstreamPath + req.search,
-        headers: outboundRequestHeaders(incoming.headers, identity, forwardBody),
-        agent,
-      });
-
-      // Fail the request, whichever side is still open: an error answer if nothing was sent yet,
-      // an SSE `error` event on a started event stream, otherwise a cut connection (never a fake success).
-      let upstreamRes: IncomingMessage | undefined;
-      let sse = false;
-      const fail = (err: RelayError) => {
-        if (settled) return;
-        upstreamReq.destroy();
-        upstreamRes?.destroy();
-        if (!outgoing.headersSent) {
-          writeError(outgoing, err, requestId, extra);
-        } else if (sse && !outgoing.writableEnded) {
-          outgoing.end(sseErrorEvent(err));
-        } else {
-          outgoing.destroy();
-        }
-        finish(err.status, err.code ?? undefined);
-      };
-
-      const headersTimer = setTimeout(
+      const deadlineTimer = setTimeout(
         () => fail(new RelayError(504, `OpenAI did not answer within ${deadlineMs} ms.`, { code: 'upstream_timeout' })),
         deadlineMs,
       );
-      upstreamReq.setTimeout(deadlineMs, () =>
-        fail(new RelayError(504, `OpenAI stopped sending for ${deadlineMs} ms.`, { code: 'upstream_timeout' })),
-      );
-      upstreamReq.on('socket', (socket) => {
-        if (!socket.connecting) return;
-        const connectTimer = setTimeout(
-          () => fail(new RelayError(504, `Could not connect to OpenAI within ${config.connectTimeoutMs} ms.`, { code: 'upstream_connect_timeout' })),
-          config.connectTimeoutMs,
-        );
-        socket.once('connect', () => clearTimeout(connectTimer));
-        socket.once('close', () => clearTimeout(connectTimer));
-      });
-      upstreamReq.on('error', (err: NodeJS.ErrnoException) => fail(transportError(err)));
+
+      /** Another attempt, if the policy, the attempt count and the time left all allow it. */
+      const retryLater = (afterMs: number): boolean => {
+        if (!retryable || attempt > retryPolicy.maxRetries || outgoing.headersSent) return false;
+        const delay = retryDelayMs(attempt, afterMs, retryPolicy);
+        if (performance.now() - started + delay > Math.min(retryPolicy.budgetMs, deadlineMs)) return false;
+        stats.retries++;
+        current = undefined;
+        retryTimer = setTimeout(send, delay);
+        return true;
+      };
 
       // The caller went away (or the answer finished): stop spending tokens upstream.
       outgoing.on('close', () => {
         if (!outgoing.writableFinished) {
-          upstreamReq.destroy();
+          current?.destroy();
           upstreamRes?.destroy();
           finish(499, 'client_closed');
         }
       });
 
-      if (forwardBody) {
+      function send() {
+        if (settled) return;
+        attempt++;
+        const upstreamReq = transport.request({
+          protocol: upstream.protocol,
+          hostname: upstream.hostname,
+          port: upstream.port || undefined,
+          method,
+          path: basePath + req.upstreamPath + req.search,
+          headers,
+          agent,
+        });
+        current = upstreamReq;
+
+        upstreamReq.setTimeout(deadlineMs, () =>
+          fail(new RelayError(504, `OpenAI stopped sending for ${deadlineMs} ms.`, { code: 'upstream_timeout' })),
+        );
+        upstreamReq.on('socket', (socket) => {
+          if (!socket.connecting) return;
+          const connectTimer = setTimeout(() => {
+            const err = Object.assign(new Error('connect timeout'), { code: 'ECONNECT_TIMEOUT' });
+            upstreamReq.destroy(err);
+          }, config.connectTimeoutMs);
+          socket.once('connect', () => clearTimeout(connectTimer));
+          socket.once('close', () => clearTimeout(connectTimer));
+        });
+        upstreamReq.on('error', (err: NodeJS.ErrnoException) => {
+          if (current !== upstreamReq || upstreamRes) return;
+          if (RETRYABLE_CODES.has(err.code ?? '') && retryLater(0)) return;
+          fail(transportError(err, config.connectTimeoutMs));
+        });
+
+        if (heldBody !== undefined) upstreamReq.end(heldBody);
+        else if (streamBody) pipeRequestBody(upstreamReq);
+        else upstreamReq.end();
+
+        upstreamReq.on('response', (res) => onResponse(res));
+      }
+
+      function pipeRequestBody(upstreamReq: ClientRequest) {
         let received = 0;
         incoming.on('data', (chunk: Buffer) => {
           received += chunk.length;
@@ -138,21 +192,23 @@ export function createForwarder(config: RelayConfig, logger: Logger) {
         upstreamReq.on('drain', () => incoming.resume());
         incoming.on('end', () => upstreamReq.end());
         incoming.on('error', () => fail(new RelayError(400, 'The request body was cut off.', { code: 'request_aborted' })));
-      } else {
-        upstreamReq.end();
       }
 
-      upstreamReq.on('response', (res) => {
-        upstreamRes = res;
-        clearTimeout(headersTimer);
+      function onResponse(res: IncomingMessage) {
         const status = res.statusCode ?? 502;
-        const headers = inboundResponseHeaders(res.headers);
-        Object.assign(headers, extra);
-        if (headers['x-request-id'] === undefined) headers['x-request-id'] = requestId;
+        if (RETRYABLE_STATUS.has(status) && retryLater(retryAfterMs(res))) {
+          res.resume();
+          return;
+        }
+        upstreamRes = res;
+        clearTimeout(deadlineTimer);
+        const answerHeaders = inboundResponseHeaders(res.headers);
+        Object.assign(answerHeaders, extra);
+        if (answerHeaders['x-request-id'] === undefined) answerHeaders['x-request-id'] = requestId;
         sse = String(res.headers['content-type'] ?? '').startsWith('text/event-stream');
         if (sse) {
-          headers['cache-control'] = 'no-cache';
-          headers['x-accel-buffering'] = 'no';
+          answerHeaders['cache-control'] = 'no-cache';
+          answerHeaders['x-accel-buffering'] = 'no';
         }
 
         const cutOff = () => fail(new RelayError(502, 'OpenAI closed the connection mid-answer.', { code: 'upstream_reset' }));
@@ -171,15 +227,17 @@ export function createForwarder(config: RelayConfig, logger: Logger) {
           res.headers['content-encoding'] === undefined &&
           Number(res.headers['content-length'] ?? 0) <= MAX_REDACTED_ERROR_BYTES
         ) {
-          relayErrorAnswer(res, outgoing, status, headers, redact);
+          relayErrorAnswer(res, outgoing, status, answerHeaders, redact);
           return;
         }
-        outgoing.writeHead(status, headers);
+        outgoing.writeHead(status, answerHeaders);
         res.on('data', (chunk: Buffer) => {
           if (!outgoing.write(chunk)) res.pause();
         });
         outgoing.on('drain', () => res.resume());
-      });
+      }
+
+      send();
     });
   }
 
@@ -191,12 +249,13 @@ export type Forwarder = ReturnType<typeof createForwarder>;
 function checkRequestBody(
   incoming: IncomingMessage,
   operation: RelayOperation,
-  forwardBody: boolean,
+  streamBody: boolean,
   cap: number,
 ): RelayError | undefined {
+  if (!streamBody) return undefined;
   const length = incoming.headers['content-length'];
   const hasBody = length !== undefined ? Number(length) > 0 : incoming.headers['transfer-encoding'] !== undefined;
-  if (!hasBody || !forwardBody) return undefined;
+  if (!hasBody) return undefined;
   if (length !== undefined && Number(length) > cap) return tooLarge(cap, operation.body === 'multipart');
   const mediaType = (incoming.headers['content-type'] ?? '').split(';', 1)[0].trim().toLowerCase();
   const accepted = operation.requestContentTypes.length > 0 ? operation.requestContentTypes : ['application/json'];
@@ -216,11 +275,24 @@ function tooLarge(cap: number, multipart: boolean): RelayError {
   });
 }
 
-function transportError(err: NodeJS.ErrnoException): RelayError {
-  if (err.code === 'ETIMEDOUT') {
-    return new RelayError(504, 'Timed out talking to OpenAI.', { code: 'upstream_timeout' });
+function transportError(err: NodeJS.ErrnoException, connectTimeoutMs: number): RelayError {
+  if (err.code === 'ECONNECT_TIMEOUT') {
+    return new RelayError(504, `Could not connect to OpenAI within ${connectTimeoutMs} ms.`, { code: 'upstream_connect_timeout' });
   }
+  if (err.code === 'ETIMEDOUT') return new RelayError(504, 'Timed out talking to OpenAI.', { code: 'upstream_timeout' });
   return new RelayError(502, `Could not reach OpenAI (${err.code ?? 'connection error'}).`, { code: 'upstream_unreachable' });
+}
+
+/** Retry-After / retry-after-ms of an upstream answer, in ms (0 when absent). */
+function retryAfterMs(res: IncomingMessage): number {
+  const ms = Number(res.headers['retry-after-ms']);
+  if (Number.isFinite(ms) && ms > 0) return ms;
+  const raw = res.headers['retry-after'];
+  if (!raw) return 0;
+  const seconds = Number(raw);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(raw);
+  return Number.isNaN(date) ? 0 : Math.max(0, date - Date.now());
 }
 
 /** Buffers a (small) upstream error answer so a secret it might echo is redacted before the caller sees it. */

@@ -1,0 +1,170 @@
+import { http, HttpResponse } from 'msw';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { operations, type RelayOperation } from '../generated/routes.ts';
+import { OPENAI_BASE, useMockOpenAI } from './helpers/mock-openai.ts';
+import { OPENAI_KEY, RELAY_KEY, RELAY_KEY_2, startTestRelay, type TestRelay } from './helpers/relay.ts';
+
+/**
+ * Spec-driven pass-through: one request per operation of generated/routes.ts (so a new operation in
+ * schemas/openapi.yaml is covered without touching this file). For each we check that OpenAI (MSW)
+ * receives exactly what the caller sent (method, path, query, body bytes, content-type), with the
+ * server key instead of the relay key and none of the caller's private headers, and that the caller
+ * gets OpenAI's status and body back unchanged.
+ */
+
+const { server, upstream } = useMockOpenAI();
+let relay: TestRelay;
+beforeAll(async () => {
+  relay = await startTestRelay();
+});
+afterAll(() => relay.shutdown());
+
+const SAMPLE_IDS = ['abc_123', 'def_456', 'ghi_789', 'jkl_012'];
+
+/** The operation's path with each `{param}` replaced by a distinct sample id (so swapped params show). */
+function samplePath(op: RelayOperation): string {
+  let path = op.path;
+  op.pathParams.forEach((name, i) => {
+    path = path.replace(`{${name}}`, SAMPLE_IDS[i]);
+  });
+  return path;
+}
+
+/** Repeated key, ordering and percent-encoding must all survive untouched. */
+const QUERY = '?limit=2&include=a&include=b&after=obj_%C3%A9%20x';
+
+/** Odd spacing, unknown fields, non-ASCII text, a trailing newline: only a byte-exact relay keeps all of it. */
+const JSON_BODY = '{"model":"x",  "unknown_field_2099": {"nested": [1,2]},\n\t"text" : "h\\u00e9llo é 😀", "n": 1.50 }\n';
+
+const BOUNDARY = '----RelayPassthroughBoundary7MA4YWxkTrZu0gW';
+const MULTIPART_CONTENT_TYPE = `multipart/form-data; boundary=${BOUNDARY}`;
+/** Every byte value, plus a CRLF and something boundary-like inside the file data. */
+const FILE_BYTES = new Uint8Array([...Array.from({ length: 256 }, (_, i) => i), 13, 10, 45, 45, 0, 255, 13, 10]);
+const MULTIPART_BODY = Buffer.concat([
+  Buffer.from(
+    `--${BOUNDARY}\r\n` +
+      'Content-Disposition: form-data; name="purpose"\r\n\r\n' +
+      'user_data\r\n' +
+      `--${BOUNDARY}\r\n` +
+      'Content-Disposition: form-data; name="file"; filename="sample.bin"\r\n' +
+      'Content-Type: application/octet-stream\r\n\r\n',
+  ),
+  Buffer.from(FILE_BYTES),
+  Buffer.from(`\r\n--${BOUNDARY}--\r\n`),
+]);
+
+/** Bytes a binary operation answers with. */
+const BINARY_ANSWER = new Uint8Array([0x00, 0xff, 0x49, 0x44, 0x33, 0x0d, 0x0a, 0x80, 0x7f, 0x1a, 0x00, 0xfe]);
+
+/** The media type the spec gives a binary answer (e.g. video/mp4), falling back to octet-stream. */
+function binaryContentType(op: RelayOperation): string {
+  const responses = (op.route as unknown as { responses: Record<string, { content?: Record<string, unknown> } | undefined> }).responses;
+  const types = Object.keys(responses['200']?.content ?? {}).filter((t) => t !== 'application/json' && t !== 'text/event-stream');
+  return types[0] ?? 'application/octet-stream';
+}
+
+function requestBody(op: RelayOperation): { body?: BodyInit; contentType?: string; expected: Uint8Array } {
+  switch (op.body) {
+    case 'json':
+      return { body: JSON_BODY, contentType: 'application/json', expected: new TextEncoder().encode(JSON_BODY) };
+    case 'multipart':
+      return { body: new Uint8Array(MULTIPART_BODY), contentType: MULTIPART_CONTENT_TYPE, expected: new Uint8Array(MULTIPART_BODY) };
+    case 'none':
+      return { expected: new Uint8Array() };
+  }
+}
+
+interface Captured {
+  method: string;
+  url: URL;
+  headers: Headers;
+  body: Uint8Array;
+}
+
+const tested = new Set<string>();
+
+describe('every operation of the spec passes through unchanged', () => {
+  test.each(operations)('$operationId: $method $path', async (op) => {
+    const captured: Captured[] = [];
+    const binaryType = binaryContentType(op);
+    server.use(
+      http.all(`${OPENAI_BASE}/*`, async ({ request }) => {
+        captured.push({
+          method: request.method,
+          url: new URL(request.url),
+          headers: new Headers(request.headers),
+          body: new Uint8Array(await request.arrayBuffer()),
+        });
+        if (op.answer === 'binary') {
+          return new HttpResponse(BINARY_ANSWER, {
+            status: 200,
+            headers: { 'content-type': binaryType, 'x-request-id': `req_up_${op.operationId}` },
+          });
+        }
+        return HttpResponse.json({ ok: true, op: op.operationId }, { headers: { 'x-request-id': `req_up_${op.operationId}` } });
+      }),
+    );
+
+    const path = samplePath(op);
+    const { body, contentType, expected } = requestBody(op);
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${RELAY_KEY}`,
+      'x-relay-key': RELAY_KEY_2,
+      cookie: 'a=b',
+      'x-forwarded-for': '1.2.3.4',
+    };
+    if (contentType) headers['content-type'] = contentType;
+
+    const res = await relay.call(path + QUERY, { method: op.method.toUpperCase(), headers, body });
+
+    // What OpenAI saw.
+    expect(captured, 'requests that reached the mocked OpenAI').toHaveLength(1);
+    expect(upstream).toHaveLength(1);
+    const seen = captured[0];
+    expect(seen.method).toBe(op.method.toUpperCase());
+    expect(seen.url.origin).toBe(OPENAI_BASE);
+    expect(seen.url.pathname).toBe(path);
+    expect(seen.url.search).toBe(QUERY);
+    expect(upstream[0].url.href).toBe(`${OPENAI_BASE}${path}${QUERY}`);
+
+    expect(Buffer.from(seen.body).equals(Buffer.from(expected)), 'upstream body is byte-identical').toBe(true);
+    if (op.body === 'json') {
+      expect(new TextDecoder().decode(seen.body)).toBe(JSON_BODY);
+      expect(seen.headers.get('content-type')).toBe('application/json');
+    } else if (op.body === 'multipart') {
+      expect(seen.headers.get('content-type')).toBe(MULTIPART_CONTENT_TYPE);
+    } else {
+      expect(seen.body.byteLength).toBe(0);
+    }
+    const length = seen.headers.get('content-length');
+    if (length !== null) expect(Number(length)).toBe(expected.byteLength);
+
+    expect(seen.headers.get('authorization')).toBe(`Bearer ${OPENAI_KEY}`);
+    expect(seen.headers.get('x-relay-key')).toBeNull();
+    expect(seen.headers.get('cookie')).toBeNull();
+    expect(seen.headers.get('x-forwarded-for')).toBeNull();
+    for (const [name, value] of seen.headers) {
+      expect(value, `upstream header ${name}`).not.toContain(RELAY_KEY);
+      expect(value, `upstream header ${name}`).not.toContain(RELAY_KEY_2);
+    }
+
+    // What the caller got back.
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-request-id')).toBe(`req_up_${op.operationId}`);
+    if (op.answer === 'binary') {
+      expect(res.headers.get('content-type')).toBe(binaryType);
+      expect(new Uint8Array(await res.arrayBuffer())).toEqual(BINARY_ANSWER);
+    } else {
+      expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(await res.json()).toEqual({ ok: true, op: op.operationId });
+    }
+
+    tested.add(op.operationId);
+  });
+});
+
+test('every operation of the spec was tested, and the spec is complete', () => {
+  expect(new Set(operations.map((op) => op.operationId)).size, 'operationIds are unique').toBe(operations.length);
+  expect(tested.size).toBe(operations.length);
+  expect(operations.length).toBeGreaterThanOrEqual(80);
+});
