@@ -36,7 +36,7 @@ export interface OperationInfo {
   tag: string;
   pathParams: string[];
   queryParams: Json[];
-  relay: { kind: string; body: string; answer: string; timeout: string };
+  relay: { kind: string; body: string; answer: string; timeout: string; action: { consequential: boolean } | null };
   requestContentTypes: string[];
   op: Json;
 }
@@ -67,6 +67,9 @@ export function listOperations(spec: Json): OperationInfo[] {
         }
       }
       if (!op.operationId) problems.push(`${where}: operationId is missing`);
+      if (relay.action !== undefined && typeof relay.action?.consequential !== 'boolean') {
+        problems.push(`${where}: x-relay.action must say {consequential: true|false} on purpose`);
+      }
       const pathParams = [...path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]);
       for (const name of pathParams) {
         if (!params.some((p) => p.in === 'path' && p.name === name)) problems.push(`${where}: path parameter {${name}} is not declared`);
@@ -78,7 +81,13 @@ export function listOperations(spec: Json): OperationInfo[] {
         tag: op.tags?.[0] ?? 'default',
         pathParams,
         queryParams: params.filter((p) => p.in === 'query'),
-        relay: { kind: relay.kind ?? 'passthrough', body: relay.body, answer: relay.answer, timeout: relay.timeout },
+        relay: {
+          kind: relay.kind ?? 'passthrough',
+          body: relay.body,
+          answer: relay.answer,
+          timeout: relay.timeout,
+          action: relay.action ? { consequential: relay.action.consequential === true } : null,
+        },
         requestContentTypes: Object.keys(op.requestBody?.content ?? {}),
         op,
       });
@@ -204,12 +213,19 @@ function emitSchemas(spec: Json): string {
 const honoPath = (path: string) => path.replace(/\{([^}]+)\}/g, ':$1');
 
 /**
- * Registration order for the router: paths with more literal segments first, so `/v1/videos/characters`
- * is never captured by `/v1/videos/{video_id}`.
+ * Registration order for the router: at the first segment where two paths differ in kind, the literal
+ * one comes first, so `/v1/videos/characters/{id}` is never captured by `/v1/videos/{video_id}/content`
+ * and `/v1/responses/compact` never by `/v1/responses/{response_id}`.
  */
-function specificity(path: string): number[] {
-  const segments = path.split('/').filter(Boolean);
-  return [-segments.filter((s) => !s.startsWith('{')).length, segments.length];
+function comparePaths(a: string, b: string): number {
+  const sa = a.split('/');
+  const sb = b.split('/');
+  for (let i = 0; i < Math.min(sa.length, sb.length); i++) {
+    const pa = sa[i].startsWith('{');
+    const pb = sb[i].startsWith('{');
+    if (pa !== pb) return pa ? 1 : -1;
+  }
+  return sa.length - sb.length || a.localeCompare(b);
 }
 
 function emitContent(content: Json | undefined): string {
@@ -249,10 +265,7 @@ function emitRoute(o: OperationInfo): string {
 
 function emitRoutes(spec: Json, ops: OperationInfo[]): string {
   const schemaNames = Object.keys(spec.components?.schemas ?? {}).map(schemaIdent);
-  const ordered = [...ops].sort((a, b) => {
-    const [sa, sb] = [specificity(a.path), specificity(b.path)];
-    return sa[0] - sb[0] || sa[1] - sb[1] || a.path.localeCompare(b.path) || a.method.localeCompare(b.method);
-  });
+  const ordered = [...ops].sort((a, b) => comparePaths(a.path, b.path) || a.method.localeCompare(b.method));
   const table = ordered.map((o) =>
     [
       `  {`,
@@ -267,6 +280,7 @@ function emitRoutes(spec: Json, ops: OperationInfo[]): string {
       `    answer: ${str(o.relay.answer)},`,
       `    timeout: ${str(o.relay.timeout)},`,
       `    requestContentTypes: ${str(o.requestContentTypes)},`,
+      `    action: ${str(o.relay.action)},`,
       `    route: routes[${str(o.operationId)}],`,
       `  },`,
     ].join('\n'),
@@ -302,6 +316,8 @@ export interface RelayOperation {
   readonly timeout: TimeoutClass;
   /** Media types the request body may have, from the spec's requestBody. */
   readonly requestContentTypes: readonly string[];
+  /** Set when the operation belongs to the GPT Action surface (x-relay.action); drives the served action schema and MCP tools. */
+  readonly action: { readonly consequential: boolean } | null;
   readonly route: (typeof routes)[keyof typeof routes];
 }
 

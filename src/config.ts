@@ -1,3 +1,4 @@
+import { hkdfSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
 import type { RetryPolicy } from './core/retry.ts';
@@ -92,6 +93,22 @@ const envSchema = z
     MAX_URL_BYTES: positiveInt('MAX_URL_BYTES', 8 * 1024),
     MAX_HEADER_BYTES: positiveInt('MAX_HEADER_BYTES', 16 * 1024),
     MAX_IN_FLIGHT_PER_KEY: positiveInt('MAX_IN_FLIGHT_PER_KEY', 64),
+    ACTION_FILE_HOSTS: z.string().default('files.oaiusercontent.com,*.oaiusercontent.com'),
+    ACTION_FILE_MAX_BYTES: positiveInt('ACTION_FILE_MAX_BYTES', 50 * MB),
+    ACTION_FILE_TIMEOUT_MS: positiveInt('ACTION_FILE_TIMEOUT_MS', 20_000),
+    ACTION_FILE_MAX_REDIRECTS: positiveInt('ACTION_FILE_MAX_REDIRECTS', 3),
+    ACTION_DEADLINE_MS: positiveInt('ACTION_DEADLINE_MS', 40_000).refine(
+      (ms) => ms <= 44_000,
+      'ACTION_DEADLINE_MS must be at most 44000: ChatGPT gives an action 45 s in all.',
+    ),
+    ACTION_DEFAULT_MODEL: z.string().trim().default('gpt-5-mini'),
+    ACTION_IMAGE_MODEL: z.string().trim().default('gpt-image-1'),
+    ACTION_VIDEO_MODEL: z.string().trim().default('sora-2'),
+    BLOB_DIR: z.string().trim().default('data/blobs'),
+    BLOB_TTL_MS: positiveInt('BLOB_TTL_MS', 60 * 60 * 1000),
+    BLOB_QUOTA_BYTES: positiveInt('BLOB_QUOTA_BYTES', 2048 * MB),
+    BLOB_LINK_SECRET: z.string().optional(),
+    PRIVACY_POLICY_TEXT: z.string().optional(),
     LOG_LEVEL: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
         error: 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent.',
@@ -151,6 +168,26 @@ export interface RelayConfig {
   maxHeaderBytes: number;
   maxInFlightPerKey: number;
   logLevel: string;
+  actions: ActionConfig;
+}
+
+export interface ActionConfig {
+  /** Hosts an openaiFileIdRefs download_link may point at; `*.example.com` matches subdomains. */
+  fileHosts: string[];
+  fileMaxBytes: number;
+  fileTimeoutMs: number;
+  fileMaxRedirects: number;
+  /** Every action answers within this (ChatGPT allows 45 s per call). */
+  deadlineMs: number;
+  defaultModel: string;
+  imageModel: string;
+  videoModel: string;
+  blobDir: string;
+  blobTtlMs: number;
+  blobQuotaBytes: number;
+  /** Signs blob links. Derived from OPENAI_API_KEY when not set, so replicas agree without extra config. */
+  blobLinkSecret: Buffer;
+  privacyPolicyText?: string;
 }
 
 export class ConfigError extends Error {
@@ -218,6 +255,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RelayConfig {
     maxHeaderBytes: e.MAX_HEADER_BYTES,
     maxInFlightPerKey: e.MAX_IN_FLIGHT_PER_KEY,
     logLevel: e.LOG_LEVEL,
+    actions: {
+      fileHosts: commaList(e.ACTION_FILE_HOSTS).map((h) => h.toLowerCase()),
+      fileMaxBytes: e.ACTION_FILE_MAX_BYTES,
+      fileTimeoutMs: e.ACTION_FILE_TIMEOUT_MS,
+      fileMaxRedirects: e.ACTION_FILE_MAX_REDIRECTS,
+      deadlineMs: e.ACTION_DEADLINE_MS,
+      defaultModel: e.ACTION_DEFAULT_MODEL,
+      imageModel: e.ACTION_IMAGE_MODEL,
+      videoModel: e.ACTION_VIDEO_MODEL,
+      blobDir: e.BLOB_DIR,
+      blobTtlMs: e.BLOB_TTL_MS,
+      blobQuotaBytes: e.BLOB_QUOTA_BYTES,
+      blobLinkSecret: e.BLOB_LINK_SECRET
+        ? Buffer.from(e.BLOB_LINK_SECRET, 'utf8')
+        : Buffer.from(hkdfSync('sha256', e.OPENAI_API_KEY, 'openai-relay', 'blob-link-signing', 32)),
+      privacyPolicyText: e.PRIVACY_POLICY_TEXT,
+    },
   };
 }
 

@@ -49,7 +49,7 @@ describe('relay key required', () => {
 
   test('a wrong key (Bearer or X-Relay-Key) → 401, nothing sent upstream', async () => {
     mockModels();
-    for (const headers of [
+    const attempts: Record<string, string>[] = [
       { authorization: 'Bearer relay-key-wrong-0000000000' },
       { 'x-relay-key': 'relay-key-wrong-0000000000' },
       { authorization: `Bearer ${RELAY_KEY}x` },
@@ -58,7 +58,8 @@ describe('relay key required', () => {
       { authorization: `Basic ${Buffer.from(`user:${RELAY_KEY}`).toString('base64')}` },
       { authorization: 'Bearer ' },
       { 'x-relay-key': ' ' },
-    ]) {
+    ];
+    for (const headers of attempts) {
       const res = await relay.call('/v1/models', { headers });
       const error = await expectOpenAIError(res, 401);
       expect(error.type).toBe('authentication_error');
@@ -69,7 +70,8 @@ describe('relay key required', () => {
 
   test('the OpenAI key itself is not a relay key → 401, and the answer does not echo it', async () => {
     mockModels();
-    for (const headers of [{ authorization: `Bearer ${OPENAI_KEY}` }, { 'x-relay-key': OPENAI_KEY }]) {
+    const attempts: Record<string, string>[] = [{ authorization: `Bearer ${OPENAI_KEY}` }, { 'x-relay-key': OPENAI_KEY }];
+    for (const headers of attempts) {
       const res = await relay.call('/v1/models', { headers });
       expect(res.status).toBe(401);
       const text = await res.text();

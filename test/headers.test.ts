@@ -71,8 +71,13 @@ function raw(
   opts: { method?: string; path: string; headers?: OutgoingHttpHeaders; body?: string | Buffer; waitForContinue?: boolean },
 ): Promise<RawAnswer> {
   const { hostname, port } = new URL(baseUrl);
+  const headers: OutgoingHttpHeaders = { ...opts.headers };
+  const names = Object.keys(headers).map((n) => n.toLowerCase());
+  if (opts.body !== undefined && !names.includes('content-length') && !names.includes('transfer-encoding')) {
+    headers['content-length'] = Buffer.byteLength(opts.body);
+  }
   return new Promise((resolve, reject) => {
-    const req = http.request({ hostname, port, method: opts.method ?? 'GET', path: opts.path, headers: opts.headers, agent: false }, (res) => {
+    const req = http.request({ hostname, port, method: opts.method ?? 'GET', path: opts.path, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () =>
@@ -309,6 +314,16 @@ describe('x-request-id on every answer', () => {
       expect(parsed.error).toMatchObject({ message: expect.any(String), type: expect.any(String) });
     }
     expect(ids.size).toBe(cases.length); // one fresh id per request
+    expect(seen).toHaveLength(0);
+  });
+
+
+  test('a request the HTTP adapter refuses before routing (raw backslash in the path) still gets an OpenAI-shaped 400 with x-request-id', async () => {
+    const res = await raw(relay.url, { path: '/v1/files/..\\organization', headers: { authorization: `Bearer ${RELAY_KEY}` } });
+    expect(res.status).toBe(400);
+    expect(res.headers['x-request-id']).toMatch(/\S{8,}/);
+    const parsed = JSON.parse(res.body || 'null');
+    expect(parsed?.error).toMatchObject({ message: expect.any(String), type: 'invalid_request_error' });
     expect(seen).toHaveLength(0);
   });
 });

@@ -5,8 +5,9 @@ import { OPENAI_BASE, useMockOpenAI } from './helpers/mock-openai.ts';
 import { OPENAI_KEY, RELAY_KEY, RELAY_KEY_2, startTestRelay, type TestRelay } from './helpers/relay.ts';
 
 /**
- * Spec-driven pass-through: one request per operation of generated/routes.ts (so a new operation in
- * schemas/openapi.yaml is covered without touching this file). For each we check that OpenAI (MSW)
+ * Spec-driven pass-through: one request per pass-through operation of generated/routes.ts (so a new
+ * operation in schemas/openapi.yaml is covered without touching this file). Operations of kind `relay`
+ * (the relay's own, e.g. POST /v1/proxy) have no upstream twin at the same path and are tested elsewhere. For each we check that OpenAI (MSW)
  * receives exactly what the caller sent (method, path, query, body bytes, content-type), with the
  * server key instead of the relay key and none of the caller's private headers, and that the caller
  * gets OpenAI's status and body back unchanged.
@@ -81,10 +82,12 @@ interface Captured {
   body: Uint8Array;
 }
 
+const passthroughOps = operations.filter((op) => op.kind === 'passthrough');
+const relayOwnOps = operations.filter((op) => op.kind === 'relay');
 const tested = new Set<string>();
 
-describe('every operation of the spec passes through unchanged', () => {
-  test.each(operations)('$operationId: $method $path', async (op) => {
+describe('every pass-through operation of the spec passes through unchanged', () => {
+  test.each(passthroughOps)('$operationId: $method $path', async (op) => {
     const captured: Captured[] = [];
     const binaryType = binaryContentType(op);
     server.use(
@@ -163,8 +166,9 @@ describe('every operation of the spec passes through unchanged', () => {
   });
 });
 
-test('every operation of the spec was tested, and the spec is complete', () => {
+test('every pass-through operation of the spec was tested, and the spec is complete', () => {
   expect(new Set(operations.map((op) => op.operationId)).size, 'operationIds are unique').toBe(operations.length);
-  expect(tested.size).toBe(operations.length);
-  expect(operations.length).toBeGreaterThanOrEqual(80);
+  expect(tested.size).toBe(passthroughOps.length);
+  expect(tested.size + relayOwnOps.length, 'every operation is either pass-through or the relay\'s own').toBe(operations.length);
+  expect(tested.size).toBeGreaterThanOrEqual(80);
 });

@@ -25,13 +25,15 @@ function invalidParam(name: string, why: string): RelayError {
 
 /**
  * The one place an upstream path is built: the operation's template with each parameter checked and
- * re-encoded, so the path sent upstream is always exactly one of the spec's paths.
+ * then used as-is (the allowlist admits only characters legal in a path segment), so the path sent upstream is always exactly one of the spec's paths.
  */
 export function canonicalUpstreamPath(template: string, params: Record<string, string | undefined>): string {
   return template.replace(/\{([^}]+)\}/g, (_, name: string) => {
     const value = params[name];
     if (value === undefined) throw invalidParam(name, 'is missing');
-    return encodeURIComponent(checkPathParam(name, value));
+    // Every character the allowlist admits is legal in a path segment as it is (RFC 3986 pchar), so the
+    // checked value goes upstream unencoded: `ft:gpt-4o:acme::id` stays exactly what the caller sent.
+    return checkPathParam(name, value);
   });
 }
 
