@@ -1,10 +1,12 @@
 import type { Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { serve } from '@hono/node-server';
+import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import { getRequestListener } from '@hono/node-server';
 import { createApp } from './app.ts';
 import type { RelayConfig } from './config.ts';
-import { RelayError } from './core/errors.ts';
+import { errorResponse, RelayError } from './core/errors.ts';
 import { createForwarder } from './core/forward.ts';
 import type { Logger } from './core/logger.ts';
 
@@ -20,14 +22,22 @@ export function startRelay(config: RelayConfig, logger: Logger): Promise<Running
   const forwarder = createForwarder(config, logger);
   const app = createApp(config, { forwarder, logger });
   return new Promise((resolve, reject) => {
-    const server = serve({
-      fetch: app.fetch,
-      port: config.port,
-      hostname: config.host,
-      // Node's 300 s whole-request timeout would cut long uploads; the forwarding core enforces its own
-      // per-class deadlines. Slow headers (slowloris) are still cut by headersTimeout.
-      serverOptions: { requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 65_000, maxHeaderSize: config.maxHeaderBytes },
-    }) as Server;
+    // Requests @hono/node-server itself refuses (a backslash in the path, a bad Host) still get the
+    // relay's own error answer rather than an empty 400.
+    const listener = getRequestListener(app.fetch, {
+      errorHandler: () =>
+        errorResponse(
+          new RelayError(400, 'The request target or Host header is not valid for this relay.', { code: 'invalid_request_target' }),
+          `req_relay_${randomUUID().replaceAll('-', '')}`,
+        ),
+    });
+    // Node's 300 s whole-request timeout would cut long uploads; the forwarding core enforces its own
+    // per-class deadlines. Slow headers (slowloris) are still cut by headersTimeout.
+    const server = createServer(
+      { requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 65_000, maxHeaderSize: config.maxHeaderBytes },
+      listener,
+    );
+    server.listen(config.port, config.host);
     answerMalformedRequests(server);
     server.once('error', reject);
     server.once('listening', () => {

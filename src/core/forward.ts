@@ -79,6 +79,7 @@ export function createForwarder(config: RelayConfig, logger: Logger) {
       let current: ClientRequest | undefined;
       let upstreamRes: IncomingMessage | undefined;
       let retryTimer: NodeJS.Timeout | undefined;
+      let deadlineTimer: NodeJS.Timeout | undefined;
       let sse = false;
 
       const finish = (status: number, note?: string) => {
@@ -114,7 +115,7 @@ export function createForwarder(config: RelayConfig, logger: Logger) {
         return;
       }
 
-      const deadlineTimer = setTimeout(
+      deadlineTimer = setTimeout(
         () => fail(new RelayError(504, `OpenAI did not answer within ${deadlineMs} ms.`, { code: 'upstream_timeout' })),
         deadlineMs,
       );
