@@ -8,7 +8,7 @@ import { corsPolicy } from './core/cors.ts';
 import { errorResponse, RelayError } from './core/errors.ts';
 import type { Forwarder } from './core/forward.ts';
 import type { Logger } from './core/logger.ts';
-import { checkRawPath } from './core/path-params.ts';
+import { refuseMalformedRequest } from './core/request-guard.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerOpenAIRoutes, methodsForPath } from './routes/openai.ts';
 import { registerProxyRoute } from './routes/proxy.ts';
@@ -23,34 +23,44 @@ export type RelayContext = Context<RelayEnv>;
 const PUBLIC_PATHS = new Set(['/health', '/v1/health']);
 
 export function createApp(config: RelayConfig, deps: { forwarder: Forwarder; logger: Logger }) {
-  const app = new OpenAPIHono<RelayEnv>();
+  const app = new OpenAPIHono<RelayEnv>({
+    // Requests the generated zod schemas refuse get OpenAI's error shape, naming the offending field.
+    defaultHook: (result, c) => {
+      if (result.success) return;
+      const issue = result.error.issues[0];
+      const param = issue.path.join('.') || undefined;
+      return errorResponse(
+        new RelayError(400, `Invalid request${param ? ` at ${param}` : ''}: ${issue.message}.`, { code: 'invalid_request', param }),
+        c.get('requestId'),
+      );
+    },
+  });
   const cors = corsPolicy(config.corsOrigins);
   const keyring = relayKeyring(config.relayKeys);
   const inFlightByKey: number[] = [];
 
   // Request id and CORS first; preflights are answered here, before auth (browsers send no key on them).
   app.use(async (c, next) => {
+    const started = performance.now();
     c.set('requestId', `req_relay_${randomUUID().replaceAll('-', '')}`);
-    const rawUrl = c.env.incoming.url ?? '';
-    if (rawUrl.length > config.maxUrlBytes) {
-      return errorResponse(
-        new RelayError(414, `The request URL is longer than this relay's limit of ${config.maxUrlBytes} bytes.`, { code: 'url_too_long' }),
-        c.get('requestId'),
-      );
+    const { incoming } = c.env;
+    const refusal = refuseMalformedRequest(incoming, config.maxUrlBytes);
+    const origin = incoming.headers.origin;
+    if (refusal) {
+      c.res = errorResponse(refusal, c.get('requestId'));
+    } else if (origin !== undefined && c.req.method === 'OPTIONS') {
+      c.res = new Response(null, { status: 204, headers: cors.preflightHeaders(origin) ?? {} });
+    } else {
+      if (origin !== undefined) c.set('corsHeaders', cors.answerHeaders(origin));
+      await next();
     }
-    const badPath = checkRawPath(rawUrl);
-    if (badPath) return errorResponse(badPath, c.get('requestId'));
-    const origin = c.env.incoming.headers.origin;
-    if (origin !== undefined) {
-      if (c.req.method === 'OPTIONS') {
-        return new Response(null, { status: 204, headers: cors.preflightHeaders(origin) ?? {} });
-      }
-      c.set('corsHeaders', cors.answerHeaders(origin));
-    }
-    await next();
-    const corsHeaders = c.get('corsHeaders');
-    if (corsHeaders && c.res.headers.get('x-already-sent') === null) {
-      for (const [name, value] of Object.entries(corsHeaders)) c.res.headers.set(name, value);
+    // Answers the relay made itself (the forwarding core logs its own): CORS headers and a log line.
+    if (c.res.headers.get('x-already-sent') === null) {
+      const corsHeaders = c.get('corsHeaders');
+      if (corsHeaders) for (const [name, value] of Object.entries(corsHeaders)) c.res.headers.set(name, value);
+      const line = { reqId: c.get('requestId'), method: c.req.method, path: c.req.routePath, status: c.res.status, ms: Math.round(performance.now() - started) };
+      if (PUBLIC_PATHS.has(c.req.path)) deps.logger.debug(line, 'request');
+      else deps.logger.info(line, 'request');
     }
   });
 

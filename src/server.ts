@@ -34,7 +34,14 @@ export function startRelay(config: RelayConfig, logger: Logger): Promise<Running
     // Node's 300 s whole-request timeout would cut long uploads; the forwarding core enforces its own
     // per-class deadlines. Slow headers (slowloris) are still cut by headersTimeout.
     const server = createServer(
-      { requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 65_000, maxHeaderSize: config.maxHeaderBytes },
+      {
+        requestTimeout: 0,
+        headersTimeout: 30_000,
+        keepAliveTimeout: 65_000,
+        maxHeaderSize: config.maxHeaderBytes,
+        // Node would answer a missing Host with a bare 400; the adapter's error handler answers it in OpenAI's shape.
+        requireHostHeader: false,
+      },
       listener,
     );
     server.listen(config.port, config.host);

@@ -73,14 +73,23 @@ function shortWhere(frame: CallFrame): string {
   return `${path}:${frame.lineNumber + 1}`;
 }
 
-export function summarizeProfile(profile: CpuProfile, top = 20): ProfileSummary {
+/**
+ * `window` (µs on the monotonic clock the profile's own timestamps use — the same as
+ * `process.hrtime.bigint() / 1000n` in any process on the machine) keeps only the samples taken inside
+ * it, e.g. the load phase without start-up.
+ */
+export function summarizeProfile(profile: CpuProfile, top = 20, window?: { fromUs: number; toUs: number }): ProfileSummary {
   const byId = new Map<number, ProfileNode>();
   for (const node of profile.nodes) byId.set(node.id, node);
   const selfUs = new Map<number, number>();
   // timeDeltas[i] is the gap *before* sample i; attributing it to sample i is what DevTools does.
+  let at = profile.startTime;
   for (let i = 0; i < profile.samples.length; i++) {
+    const delta = Math.max(0, profile.timeDeltas[i] ?? 0);
+    at += delta;
+    if (window && (at < window.fromUs || at > window.toUs)) continue;
     const id = profile.samples[i];
-    selfUs.set(id, (selfUs.get(id) ?? 0) + Math.max(0, profile.timeDeltas[i] ?? 0));
+    selfUs.set(id, (selfUs.get(id) ?? 0) + delta);
   }
   let totalUs = 0;
   let idleUs = 0;

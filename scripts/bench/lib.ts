@@ -1,7 +1,8 @@
-import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { createServer } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 /** Shared plumbing of the benchmark: child processes that never outlive the harness, sampling, statistics. */
@@ -217,3 +218,81 @@ export function quantile(values: ArrayLike<number>, q: number): number {
 }
 
 export const round = (x: number, digits = 2) => (Number.isFinite(x) ? Number(x.toFixed(digits)) : x);
+
+// ---------------------------------------------------------------- CPU accounting
+
+let clockTicks = 0;
+function ticksPerSecond(): number {
+  if (clockTicks === 0) {
+    try {
+      clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      clockTicks = 100;
+    }
+  }
+  return clockTicks;
+}
+
+/** User+system CPU time a process has used so far, in ms (from /proc/<pid>/stat; 0 when it is gone). */
+export function cpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // fields[0] is field 3 (state); utime and stime are fields 14 and 15
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / ticksPerSecond();
+  } catch {
+    return 0;
+  }
+}
+
+/** Busy CPU time of the whole machine so far, all cores, in ms (from /proc/stat). */
+export function machineBusyMs(): number {
+  const [, ...values] = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/);
+  // user nice system idle iowait irq softirq steal …: busy is everything but idle and iowait
+  const [user, nice, system, , , irq, softirq, steal] = values.map(Number);
+  return ((user + nice + system + irq + softirq + (steal || 0)) * 1000) / ticksPerSecond();
+}
+
+/**
+ * How much CPU *other* processes (not the harness nor its children) took while `run` ran, as a share of
+ * the machine: a number well above 0 means the results are noisy.
+ */
+export async function withCpuAccounting<T>(ownPids: number[], run: () => Promise<T>): Promise<{ result: T; elapsedMs: number; ownMs: Record<number, number>; harnessMs: number; foreignShare: number }> {
+  const cores = availableParallelism();
+  const machine0 = machineBusyMs();
+  const own0 = ownPids.map(cpuMs);
+  const harness0 = process.cpuUsage();
+  const t0 = performance.now();
+  const result = await run();
+  const elapsedMs = performance.now() - t0;
+  const harness = process.cpuUsage(harness0);
+  const harnessMs = (harness.user + harness.system) / 1000;
+  const ownMs: Record<number, number> = {};
+  let ownTotal = harnessMs;
+  ownPids.forEach((pid, i) => {
+    ownMs[pid] = cpuMs(pid) - own0[i];
+    ownTotal += ownMs[pid];
+  });
+  const foreign = Math.max(0, machineBusyMs() - machine0 - ownTotal);
+  return { result, elapsedMs, ownMs, harnessMs, foreignShare: foreign / (elapsedMs * cores) };
+}
+
+/**
+ * Waits (at most `maxMs`) until the whole machine has been quiet — busy share of all cores below
+ * `threshold` — for `quietS` consecutive seconds. Returns how long it waited and the last busy share.
+ */
+export async function waitForQuietMachine(maxMs: number, threshold = 0.15, quietS = 3): Promise<{ waitedMs: number; busyShare: number; quiet: boolean }> {
+  const cores = availableParallelism();
+  const started = performance.now();
+  let quietFor = 0;
+  let share = 0;
+  while (performance.now() - started < maxMs) {
+    const before = machineBusyMs();
+    const t0 = performance.now();
+    await sleep(1000);
+    share = (machineBusyMs() - before) / ((performance.now() - t0) * cores);
+    quietFor = share < threshold ? quietFor + 1 : 0;
+    if (quietFor >= quietS) return { waitedMs: performance.now() - started, busyShare: share, quiet: true };
+  }
+  return { waitedMs: performance.now() - started, busyShare: share, quiet: false };
+}

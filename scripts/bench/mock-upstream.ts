@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 /**
  * A stand-in for OpenAI for the benchmark: fixed, cheap answers so what is measured is the relay, not
  * the upstream. Listens on 127.0.0.1 only and prints `{"port":N}` on stdout once listening. Exits when
- * its stdin closes (the harness died) or on SIGTERM/SIGINT.
+ * its stdin closes (with --exit-with-stdin, as the harness runs it) or on SIGTERM/SIGINT.
  *
  *   POST /v1/embeddings                 → a fixed ~1 KB JSON answer
  *   POST /v1/responses  ("stream":true) → SSE: first event at once, then --sse-events more, --sse-gap-ms apart
@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util';
 const { values: args } = parseArgs({
   options: {
     port: { type: 'string', default: '0' },
+    'exit-with-stdin': { type: 'boolean', default: false },
     'sse-gap-ms': { type: 'string', default: '10' },
     'sse-events': { type: 'string', default: '5' },
     'download-bytes': { type: 'string', default: String(1024 * 1024 * 1024) },
@@ -157,8 +158,10 @@ server.listen(Number(args.port), '127.0.0.1', () => {
   process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`);
 });
 
-// Never outlive the harness: it holds our stdin open; when it goes, so do we.
-process.stdin.on('end', () => process.exit(0));
-process.stdin.on('error', () => process.exit(0));
-process.stdin.resume();
+// Never outlive the harness (--exit-with-stdin): it holds our stdin open; when it goes, so do we.
+if (args['exit-with-stdin']) {
+  process.stdin.on('end', () => process.exit(0));
+  process.stdin.on('error', () => process.exit(0));
+  process.stdin.resume();
+}
 for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => process.exit(0));

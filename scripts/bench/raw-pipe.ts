@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
  * The baseline: the thinnest Node relay there is. A node:http server that pipes each request body to
  * the upstream over a keep-alive agent and pipes the answer back, copying headers minus hop-by-hop
  * ones. No auth, no routing, no logging, no limits: the practical ceiling for a relay written in Node.
- * Listens on 127.0.0.1, prints `{"port":N}` once listening, exits when its stdin closes.
+ * Listens on 127.0.0.1, prints `{"port":N}` once listening; with --exit-with-stdin, exits when its stdin closes.
  *
  *   node scripts/bench/raw-pipe.ts --upstream http://127.0.0.1:PORT [--port 0]
  */
@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 const { values: args } = parseArgs({
   options: {
     port: { type: 'string', default: '0' },
+    'exit-with-stdin': { type: 'boolean', default: false },
     upstream: { type: 'string' },
   },
 });
@@ -78,7 +79,9 @@ server.listen(Number(args.port), '127.0.0.1', () => {
   process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`);
 });
 
-process.stdin.on('end', () => process.exit(0));
-process.stdin.on('error', () => process.exit(0));
-process.stdin.resume();
+if (args['exit-with-stdin']) {
+  process.stdin.on('end', () => process.exit(0));
+  process.stdin.on('error', () => process.exit(0));
+  process.stdin.resume();
+}
 for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => process.exit(0));

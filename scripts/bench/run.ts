@@ -23,6 +23,8 @@ import {
   startChild,
   stopAllChildren,
   waitFor200,
+  waitForQuietMachine,
+  withCpuAccounting,
 } from './lib.ts';
 
 /**
@@ -47,8 +49,11 @@ const USAGE = `usage: node scripts/bench/run.ts [options]
   --upload-mb N        multipart upload size in MiB (default 512; quick 128)
   --download-mb N      binary download size in MiB (default 1024; quick 256)
   --startup-runs N     start-up measurements (default 3)
+  --wait-quiet S       on a shared machine: before each phase, wait (S seconds in all, at most) until
+                       other processes leave the CPUs idle for 3 s (default 0: don't wait)
   --no-info            skip the relay at LOG_LEVEL=info (throughput)
-  --profile            also profile the relay under load (--cpu-prof) and summarize self time
+  --profile            also profile the relay and the raw pipe under load (--cpu-prof) and
+                       summarize where the CPU goes (profiles saved beside --out)
   --profile-level L    LOG_LEVEL for the profiled relay (default warn)
   --out FILE           JSON results (default bench-results/latest.json)
   --check              exit 1 when a target is missed
@@ -66,6 +71,7 @@ const { values: flags } = parseArgs({
     'upload-mb': { type: 'string' },
     'download-mb': { type: 'string' },
     'startup-runs': { type: 'string', default: '3' },
+    'wait-quiet': { type: 'string', default: '0' },
     'no-info': { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
     'profile-level': { type: 'string', default: 'warn' },
@@ -101,6 +107,7 @@ const opts = {
   uploadMiB: positive('upload-mb', flags['upload-mb'], quick ? 128 : 512),
   downloadMiB: positive('download-mb', flags['download-mb'], quick ? 256 : 1024),
   startupRuns: Math.round(positive('startup-runs', flags['startup-runs'], 3)),
+  waitQuietS: flags['wait-quiet'] === '0' ? 0 : positive('wait-quiet', flags['wait-quiet'], 0),
   infoLevel: !flags['no-info'],
   profile: flags.profile,
   profileLevel: flags['profile-level'] ?? 'warn',
@@ -161,9 +168,10 @@ process.on('unhandledRejection', (err) => {
 const targetsPerRound = opts.infoLevel ? 3 : 2;
 const budgetS =
   120 +
-  2 * (targetsPerRound * (opts.warmupS + opts.rounds * (opts.durationS + 2)) + (opts.profile ? opts.durationS + 15 : 0)) +
+  2 * (targetsPerRound * (opts.warmupS + opts.rounds * (opts.durationS + 2)) + (opts.profile ? 2 * (opts.warmupS + opts.durationS + 15) : 0)) +
   (opts.uploadMiB * 2 + opts.downloadMiB * 2) / 20 + // ≥ 20 MiB/s worst case per transfer
-  opts.startupRuns * 2 * 20;
+  opts.startupRuns * 2 * 20 +
+  opts.waitQuietS;
 const watchdog = setTimeout(() => {
   console.error(`bench harness failed: still running after ${Math.round(budgetS)} s (watchdog); stopping everything`);
   killAllChildrenNow();
@@ -211,7 +219,7 @@ const nodeEnv = (extra: Record<string, string>): NodeJS.ProcessEnv => ({
 });
 
 async function startMock(): Promise<{ child: Child; url: string }> {
-  const child = startChild('mock-upstream', process.execPath, [join(BENCH_DIR, 'mock-upstream.ts'), '--port', '0', '--sse-gap-ms', String(opts.sseGapMs)], {
+  const child = startChild('mock-upstream', process.execPath, [join(BENCH_DIR, 'mock-upstream.ts'), '--exit-with-stdin', '--port', '0', '--sse-gap-ms', String(opts.sseGapMs)], {
     env: nodeEnv({}),
     stdinPipe: true,
     captureStdout: true,
@@ -221,8 +229,8 @@ async function startMock(): Promise<{ child: Child; url: string }> {
   return { child, url: `http://127.0.0.1:${port}` };
 }
 
-async function startRawPipe(upstream: string, name = 'raw-pipe'): Promise<{ child: Child; url: string }> {
-  const child = startChild(name, process.execPath, [join(BENCH_DIR, 'raw-pipe.ts'), '--port', '0', '--upstream', upstream], {
+async function startRawPipe(upstream: string, name = 'raw-pipe', nodeFlags: string[] = []): Promise<{ child: Child; url: string }> {
+  const child = startChild(name, process.execPath, [...nodeFlags, join(BENCH_DIR, 'raw-pipe.ts'), '--exit-with-stdin', '--port', '0', '--upstream', upstream], {
     env: nodeEnv({}),
     stdinPipe: true,
     captureStdout: true,
@@ -276,6 +284,13 @@ interface LoadRun {
   non2xx: number;
   errors: number;
   timeouts: number;
+  /** CPU (user+system) the proxy process under test used per answered request, µs. */
+  cpuUsPerReq?: number;
+  /** CPU of the mock upstream and of the harness (autocannon) per request, µs — for context. */
+  mockCpuUsPerReq?: number;
+  harnessCpuUsPerReq?: number;
+  /** Share of the machine's CPU taken by processes outside this benchmark during the round (noise). */
+  foreignCpuShare?: number;
 }
 
 function load(autocannon: Autocannon, url: string, durationS: number, target: string, roundNo: number): Promise<LoadRun> {
@@ -557,12 +572,55 @@ function gitCommit(): string | undefined {
   }
 }
 
+// ---------------------------------------------------------------- profiles
+
+interface ProfiledRun {
+  file: string;
+  rps: number;
+  requests: number;
+  summary: ProfileSummary;
+}
+
+/** µs of busy CPU per request for each origin, relay next to raw pipe, largest extra cost first. */
+function compareProfiles(relay: ProfiledRun, raw: ProfiledRun): string {
+  const perReq = (run: ProfiledRun) => {
+    const m = new Map<string, number>();
+    for (const o of run.summary.byOrigin) m.set(o.origin, (o.selfMs * 1000) / Math.max(1, run.requests));
+    return m;
+  };
+  const a = perReq(relay);
+  const b = perReq(raw);
+  const origins = [...new Set([...a.keys(), ...b.keys()])]
+    .map((origin) => ({ origin, relay: a.get(origin) ?? 0, raw: b.get(origin) ?? 0 }))
+    .sort((x, y) => y.relay - y.raw - (x.relay - x.raw));
+  const total = (m: Map<string, number>) => [...m.values()].reduce((s, v) => s + v, 0);
+  const lines = ['| origin | relay µs/req | raw µs/req | extra µs/req |', '| --- | ---: | ---: | ---: |'];
+  lines.push(`| **all busy CPU** | ${fmt(total(a), 1)} | ${fmt(total(b), 1)} | ${fmt(total(a) - total(b), 1)} |`);
+  for (const o of origins.slice(0, 14)) lines.push(`| ${o.origin} | ${fmt(o.relay, 1)} | ${fmt(o.raw, 1)} | ${fmt(o.relay - o.raw, 1)} |`);
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------- a shared machine
+
+let quietBudgetMs = opts.waitQuietS * 1000;
+const quietWaits: { phase: string; waitedMs: number; busyShare: number; quiet: boolean }[] = [];
+
+/** With --wait-quiet: let other people's work on the machine finish before a phase starts. */
+async function settle(phase: string): Promise<void> {
+  if (quietBudgetMs <= 0) return;
+  const wait = await waitForQuietMachine(quietBudgetMs);
+  quietBudgetMs -= wait.waitedMs;
+  quietWaits.push({ phase, waitedMs: Math.round(wait.waitedMs), busyShare: round(wait.busyShare, 3), quiet: wait.quiet });
+  log(`${phase}: ${wait.quiet ? 'machine quiet' : 'machine still busy'} after ${(wait.waitedMs / 1000).toFixed(0)} s (CPU ${Math.round(wait.busyShare * 100)}% busy)`);
+}
+
 // ---------------------------------------------------------------- main
 
 async function main(): Promise<number> {
   tmp = mkdtempSync(join(os.tmpdir(), 'relay-bench-'));
   const autocannon = await loadAutocannon();
   const began = performance.now();
+  const loadBefore = os.loadavg();
   log(
     `${quick ? 'quick' : 'full'} run: ${opts.rounds} rounds x ${opts.durationS} s, ${opts.connections} connections, upload ${opts.uploadMiB} MiB, download ${opts.downloadMiB} MiB, watchdog ${Math.round(budgetS)} s`,
   );
@@ -584,12 +642,24 @@ async function main(): Promise<number> {
     log(`warm-up ${t.name} (${opts.warmupS} s)`);
     await load(autocannon, t.url, opts.warmupS, t.name, 0);
   }
+  await settle('throughput');
   const runs: LoadRun[] = [];
+  const pids = [mock.child.pid, raw.child.pid, relayWarn.child.pid, ...(relayInfo ? [relayInfo.child.pid] : [])];
+  const pidOf: Record<string, number> = { raw: raw.child.pid, 'relay-warn': relayWarn.child.pid, 'relay-info': relayInfo?.child.pid ?? 0 };
   for (let r = 1; r <= opts.rounds; r++) {
     for (const t of targets) {
-      const run = await load(autocannon, t.url, opts.durationS, t.name, r);
+      const accounted = await withCpuAccounting(pids, () => load(autocannon, t.url, opts.durationS, t.name, r));
+      const run = accounted.result;
+      const answered = Math.max(1, run.total2xx + run.non2xx);
+      run.cpuUsPerReq = round((accounted.ownMs[pidOf[t.name]] * 1000) / answered, 1);
+      run.mockCpuUsPerReq = round((accounted.ownMs[mock.child.pid] * 1000) / answered, 1);
+      run.harnessCpuUsPerReq = round((accounted.harnessMs * 1000) / answered, 1);
+      run.foreignCpuShare = round(accounted.foreignShare, 3);
       runs.push(run);
-      log(`round ${r} ${t.name}: ${run.rps} req/s, p50 ${run.p50Ms} ms, p99 ${run.p99Ms} ms, non-2xx ${run.non2xx}, errors ${run.errors}`);
+      log(
+        `round ${r} ${t.name}: ${run.rps} req/s, p50 ${run.p50Ms} ms, p99 ${run.p99Ms} ms, ${run.cpuUsPerReq} µs CPU/req, non-2xx ${run.non2xx}, errors ${run.errors}` +
+          (run.foreignCpuShare > 0.05 ? ` (other processes took ${Math.round(run.foreignCpuShare * 100)}% of the CPU)` : ''),
+      );
       await sleep(250);
     }
   }
@@ -600,6 +670,7 @@ async function main(): Promise<number> {
       p50Ms: round(median(mine.map((r) => r.p50Ms)), 3),
       p99Ms: round(median(mine.map((r) => r.p99Ms)), 3),
       meanMs: round(median(mine.map((r) => r.meanMs)), 3),
+      cpuUsPerReq: round(median(mine.map((r) => r.cpuUsPerReq ?? Number.NaN)), 1),
       non2xx: mine.reduce((a, r) => a + r.non2xx, 0),
       errors: mine.reduce((a, r) => a + r.errors + r.timeouts, 0),
     };
@@ -607,35 +678,39 @@ async function main(): Promise<number> {
   const tpRaw = summarize('raw');
   const tpWarn = summarize('relay-warn');
   const tpInfo = relayInfo ? summarize('relay-info') : undefined;
+  const foreignCpuShare = round(median(runs.map((r) => r.foreignCpuShare ?? 0)), 3);
   const infoLogBytes = relayInfo ? statSync(relayInfo.child.logFile!).size : 0;
 
   // ---- SSE time to first event: direct to the mock vs through the relay, alternating
-  log(`SSE: ${opts.sseRequests} sequential requests each, direct and through the relay`);
-  const directAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const relayAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  for (let i = 0; i < 3; i++) {
-    await timeFirstEvent(mock.url, directAgent, false);
-    await timeFirstEvent(relayWarn.url, relayAgent, true);
-  }
-  const sseDirect: FirstEvent[] = [];
-  const sseRelay: FirstEvent[] = [];
-  for (let i = 0; i < opts.sseRequests; i++) {
-    sseDirect.push(await timeFirstEvent(mock.url, directAgent, false));
-    sseRelay.push(await timeFirstEvent(relayWarn.url, relayAgent, true));
-  }
-  directAgent.destroy();
-  relayAgent.destroy();
+  await settle('sse');
+  // One keep-alive connection per target, as an SDK client would hold; direct, raw pipe and relay take
+  // turns so that drift on the machine hits all three alike.
+  log(`SSE: ${opts.sseRequests} sequential requests each, direct, through the raw pipe and through the relay`);
+  const sseTargets = [
+    { name: 'direct', url: mock.url, auth: false, agent: new http.Agent({ keepAlive: true, maxSockets: 1 }), events: [] as FirstEvent[] },
+    { name: 'raw', url: raw.url, auth: true, agent: new http.Agent({ keepAlive: true, maxSockets: 1 }), events: [] as FirstEvent[] },
+    { name: 'relay', url: relayWarn.url, auth: true, agent: new http.Agent({ keepAlive: true, maxSockets: 1 }), events: [] as FirstEvent[] },
+  ];
+  for (let i = 0; i < 3; i++) for (const t of sseTargets) await timeFirstEvent(t.url, t.agent, t.auth);
+  for (let i = 0; i < opts.sseRequests; i++) for (const t of sseTargets) t.events.push(await timeFirstEvent(t.url, t.agent, t.auth));
+  for (const t of sseTargets) t.agent.destroy();
+  const [sseDirect, sseRaw, sseRelay] = sseTargets.map((t) => t.events);
+  const firstMs = (events: FirstEvent[]) => events.map((e) => e.firstEventMs);
   const sse = {
-    directMs: round(median(sseDirect.map((e) => e.firstEventMs)), 3),
-    relayMs: round(median(sseRelay.map((e) => e.firstEventMs)), 3),
-    directP90Ms: round(quantile(sseDirect.map((e) => e.firstEventMs), 0.9), 3),
-    relayP90Ms: round(quantile(sseRelay.map((e) => e.firstEventMs), 0.9), 3),
+    directMs: round(median(firstMs(sseDirect)), 3),
+    rawMs: round(median(firstMs(sseRaw)), 3),
+    relayMs: round(median(firstMs(sseRelay)), 3),
+    directP90Ms: round(quantile(firstMs(sseDirect), 0.9), 3),
+    rawP90Ms: round(quantile(firstMs(sseRaw), 0.9), 3),
+    relayP90Ms: round(quantile(firstMs(sseRelay), 0.9), 3),
     eventsPerStream: median(sseRelay.map((e) => e.events)),
     eventsOk: sseRelay.every((e, i) => e.events === sseDirect[i].events && e.events > 1),
     diffMs: 0,
+    rawDiffMs: 0,
   };
   sse.diffMs = round(sse.relayMs - sse.directMs, 3);
-  log(`SSE first event: direct ${sse.directMs} ms, relay ${sse.relayMs} ms`);
+  sse.rawDiffMs = round(sse.rawMs - sse.directMs, 3);
+  log(`SSE first event: direct ${sse.directMs} ms, raw pipe ${sse.rawMs} ms, relay ${sse.relayMs} ms`);
 
   // The load-test processes are done: fresh ones for memory, so "idle" is not inflated by earlier load.
   await Promise.all([raw.child.stop(), relayWarn.child.stop(), relayInfo?.child.stop()]);
@@ -647,6 +722,7 @@ async function main(): Promise<number> {
   const memRelay = await startRelay(mock.url, 'warn', 'relay-mem');
   await warmPaths(memRaw.url);
   await warmPaths(memRelay.url);
+  await settle('memory');
   log(`memory: ${opts.uploadMiB} MiB multipart upload and ${opts.downloadMiB} MiB download, raw pipe and relay`);
   const memory = {
     uploadRaw: await measureMemory('raw', memRaw.child.pid, () => upload(memRaw.url, uploadBytes)),
@@ -659,6 +735,7 @@ async function main(): Promise<number> {
   }
   await Promise.all([memRaw.child.stop(), memRelay.child.stop()]);
 
+  await settle('startup');
   // ---- start-up: npm start (and plain node, for the npm overhead), alternating
   log(`start-up: ${opts.startupRuns} x npm start, ${opts.startupRuns} x node src/main.ts`);
   const startNpm: number[] = [];
@@ -670,22 +747,31 @@ async function main(): Promise<number> {
   const startup = { npmStartMs: round(median(startNpm), 1), nodeMs: round(median(startNode), 1), npmRunsMs: startNpm, nodeRunsMs: startNode };
   log(`start-up: npm start ${startup.npmStartMs} ms, node ${startup.nodeMs} ms`);
 
-  // ---- optional CPU profile of the relay under the same load
-  let profile: { file: string; level: string; summary: ProfileSummary; rps: number } | undefined;
+  // ---- optional CPU profiles of the relay and of the raw pipe under the same load
+  let profiles: { relay: ProfiledRun; raw: ProfiledRun } | undefined;
   if (opts.profile) {
+    log(`profiling the relay (LOG_LEVEL=${opts.profileLevel}) and the raw pipe under ${opts.durationS} s of load each`);
     const profDir = join(tmp, 'prof');
     mkdirSync(profDir);
-    log(`profiling the relay (LOG_LEVEL=${opts.profileLevel}) under ${opts.durationS} s of load`);
-    const prof = await startRelay(mock.url, opts.profileLevel, 'relay-prof', ['--cpu-prof', `--cpu-prof-dir=${profDir}`]);
-    await load(autocannon, prof.url, opts.warmupS, 'relay-prof', 0);
-    const run = await load(autocannon, prof.url, opts.durationS, 'relay-prof', 1);
-    await prof.child.stop(10_000); // SIGTERM: the relay drains and exits, and node writes the profile
-    const written = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'));
-    if (written.length === 0) throw new Error(`the profiled relay wrote no .cpuprofile:\n${prof.child.tail()}`);
-    const file = join(dirname(opts.out), `relay-${opts.profileLevel}.cpuprofile`);
-    mkdirSync(dirname(file), { recursive: true });
-    copyFileSync(join(profDir, written[0]), file);
-    profile = { file, level: opts.profileLevel, summary: summarizeProfile(readProfile(file), 25), rps: run.rps };
+    const profileOne = async (kind: 'relay' | 'raw'): Promise<ProfiledRun> => {
+      const dir = join(profDir, kind);
+      mkdirSync(dir);
+      const flags = ['--cpu-prof', `--cpu-prof-dir=${dir}`];
+      const target = kind === 'relay' ? await startRelay(mock.url, opts.profileLevel, 'relay-prof', flags) : await startRawPipe(mock.url, 'raw-prof', flags);
+      await load(autocannon, target.url, opts.warmupS, `${kind}-prof`, 0);
+      const fromUs = Number(process.hrtime.bigint() / 1000n);
+      const run = await load(autocannon, target.url, opts.durationS, `${kind}-prof`, 1);
+      const toUs = Number(process.hrtime.bigint() / 1000n);
+      await target.child.stop(10_000); // SIGTERM: it exits, and node writes the profile on the way out
+      const written = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
+      if (written.length === 0) throw new Error(`the profiled ${kind} wrote no .cpuprofile:\n${target.child.tail()}`);
+      const file = join(dirname(opts.out), kind === 'relay' ? `relay-${opts.profileLevel}.cpuprofile` : 'raw-pipe.cpuprofile');
+      mkdirSync(dirname(file), { recursive: true });
+      copyFileSync(join(dir, written[0]), file);
+      const requests = run.total2xx + run.non2xx;
+      return { file, rps: run.rps, requests, summary: summarizeProfile(readProfile(file), 25, { fromUs, toUs }) };
+    };
+    profiles = { relay: await profileOne('relay'), raw: await profileOne('raw') };
   }
 
   await mock.child.stop();
@@ -704,6 +790,14 @@ async function main(): Promise<number> {
       target: `≥ ${TARGETS.throughputRatio}x`,
       pass: tpRatio >= TARGETS.throughputRatio && loadClean(tpWarn),
     },
+    {
+      metric: 'Proxy process CPU per request, µs (warn)',
+      relay: fmt(tpWarn.cpuUsPerReq, 0),
+      baseline: fmt(tpRaw.cpuUsPerReq, 0),
+      compare: `${fmt(ratio(tpWarn.cpuUsPerReq, tpRaw.cpuUsPerReq))}x`,
+      target: '—',
+      pass: null,
+    },
     { metric: 'Embeddings latency p50, ms (warn)', relay: fmt(tpWarn.p50Ms), baseline: fmt(tpRaw.p50Ms), compare: `${fmt(ratio(tpWarn.p50Ms, tpRaw.p50Ms))}x`, target: '—', pass: null },
     {
       metric: 'Embeddings latency p99, ms (warn)',
@@ -719,6 +813,7 @@ async function main(): Promise<number> {
     const r99 = ratio(tpInfo.p99Ms, tpRaw.p99Ms);
     rows.push(
       { metric: 'Embeddings throughput, req/s (LOG_LEVEL=info, default)', relay: fmt(tpInfo.rps, 0), baseline: fmt(tpRaw.rps, 0), compare: `${fmt(r)}x`, target: `≥ ${TARGETS.throughputRatio}x`, pass: r >= TARGETS.throughputRatio && loadClean(tpInfo), informational: true },
+      { metric: 'Proxy process CPU per request, µs (info)', relay: fmt(tpInfo.cpuUsPerReq, 0), baseline: fmt(tpRaw.cpuUsPerReq, 0), compare: `${fmt(ratio(tpInfo.cpuUsPerReq, tpRaw.cpuUsPerReq))}x`, target: '—', pass: null },
       { metric: 'Embeddings latency p50, ms (info)', relay: fmt(tpInfo.p50Ms), baseline: fmt(tpRaw.p50Ms), compare: `${fmt(ratio(tpInfo.p50Ms, tpRaw.p50Ms))}x`, target: '—', pass: null },
       { metric: 'Embeddings latency p99, ms (info)', relay: fmt(tpInfo.p99Ms), baseline: fmt(tpRaw.p99Ms), compare: `${fmt(r99)}x`, target: `≤ ${TARGETS.p99Ratio}x`, pass: r99 <= TARGETS.p99Ratio, informational: true },
     );
@@ -739,6 +834,14 @@ async function main(): Promise<number> {
       compare: `+${fmt(sse.diffMs, 3)} ms`,
       target: `≤ +${TARGETS.sseDiffMs} ms`,
       pass: sse.diffMs <= TARGETS.sseDiffMs && sse.eventsOk,
+    },
+    {
+      metric: 'SSE time to first event via the raw pipe, ms (one Node hop, for scale)',
+      relay: '—',
+      baseline: fmt(sse.rawMs, 3),
+      compare: `+${fmt(sse.rawDiffMs, 3)} ms`,
+      target: '—',
+      pass: null,
     },
     {
       metric: `RSS growth, ${opts.uploadMiB} MiB multipart upload, MiB`,
@@ -785,8 +888,17 @@ async function main(): Promise<number> {
   const failed = rows.filter((r) => r.pass === false && !r.informational);
   const md = table(rows);
   console.log(`\n## Relay benchmark (${quick ? 'quick' : 'full'}; ${os.cpus().length} CPUs, node ${process.version})\n\n${md}\n`);
+  const loadNote =
+    foreignCpuShare > 0.05
+      ? `**Noisy machine:** processes outside the benchmark took a median ${Math.round(foreignCpuShare * 100)}% of all CPU during the throughput rounds (load average before the run: ${loadBefore.map((x) => x.toFixed(2)).join(' ')}); ratios are less trustworthy than on an idle machine.`
+      : `Other processes took a median ${Math.round(foreignCpuShare * 100)}% of the CPU during the throughput rounds.`;
+  console.log(loadNote);
   if (relayInfo) console.log(`LOG_LEVEL=info wrote ${(infoLogBytes / MiB).toFixed(1)} MiB of request logs during its rounds.`);
-  if (profile) console.log(`\n### Relay CPU profile (LOG_LEVEL=${profile.level}, ${profile.rps} req/s while profiled): ${profile.file}\n\n${formatSummary(profile.summary)}\n`);
+  if (profiles) {
+    const { relay: pr, raw: pw } = profiles;
+    console.log(`\n### Relay CPU profile, load phase only (LOG_LEVEL=${opts.profileLevel}, ${pr.rps} req/s while profiled): ${pr.file}\n\n${formatSummary(pr.summary)}\n`);
+    console.log(`### Busy CPU per request by origin, relay vs raw pipe (raw profiled at ${pw.rps} req/s: ${pw.file})\n\n${compareProfiles(pr, pw)}\n`);
+  }
 
   const results = {
     meta: {
@@ -797,15 +909,23 @@ async function main(): Promise<number> {
       cpuModel: os.cpus()[0]?.model,
       totalMemMiB: Math.round(os.totalmem() / MiB),
       elapsedS: round((performance.now() - began) / 1000, 1),
-      options: { ...opts, out: undefined },
+      options: opts,
       targets: TARGETS,
       embeddingsRequestBytes: Buffer.byteLength(EMBEDDINGS_BODY),
+      loadAverageBefore: loadBefore,
+      loadAverageAfter: os.loadavg(),
+      foreignCpuShareDuringThroughput: foreignCpuShare,
+      quietWaits,
     },
     throughput: { raw: tpRaw, relayWarn: tpWarn, relayInfo: tpInfo, ratioWarn: round(tpRatio, 3), p99RatioWarn: round(p99Ratio, 3), infoLogBytes, runs },
-    sse: { ...sse, direct: sseDirect.map(roundEvent), relay: sseRelay.map(roundEvent) },
+    sse: { ...sse, direct: sseDirect.map(roundEvent), raw: sseRaw.map(roundEvent), relay: sseRelay.map(roundEvent) },
     memory,
     startup,
-    profile: profile && { file: profile.file, level: profile.level, rps: profile.rps, ...profile.summary },
+    profile: profiles && {
+      level: opts.profileLevel,
+      relay: { file: profiles.relay.file, rps: profiles.relay.rps, requests: profiles.relay.requests, ...profiles.relay.summary },
+      raw: { file: profiles.raw.file, rps: profiles.raw.rps, requests: profiles.raw.requests, ...profiles.raw.summary },
+    },
     rows,
     failedTargets: failed.map((r) => r.metric),
   };

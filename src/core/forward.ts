@@ -39,6 +39,8 @@ export interface ForwardStats {
 /** Error answers are small; the key is redacted from them in case upstream ever echoes it. */
 const MAX_REDACTED_ERROR_BYTES = 1024 * 1024;
 const RETRYABLE_STATUS = new Set([502, 503, 504]);
+/** How much of a JSON request body is read before the upstream request opens (see readPrefixThenStart). */
+const PREBUFFER_BYTES = 64 * 1024;
 const RETRYABLE_CODES = new Set(['ECONNECT_TIMEOUT', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
 export function createForwarder(config: RelayConfig, logger: Logger) {
@@ -58,7 +60,12 @@ export function createForwarder(config: RelayConfig, logger: Logger) {
     const started = performance.now();
     const method = operation.method.toUpperCase();
     const streamBody = jsonBody === undefined && (operation.body !== 'none' || method === 'POST');
-    const heldBody = jsonBody ?? undefined;
+    /** A complete body in hand (the proxy's, or a small JSON body read before going upstream). */
+    let heldBody = jsonBody ?? undefined;
+    /** The caller's body still arriving: it streams upstream after `prefix`. */
+    let streaming = streamBody;
+    let prefix: Buffer[] = [];
+    let prefixBytes = 0;
     const cap = operation.body === 'multipart' ? config.maxUploadBytes : config.maxJsonBodyBytes;
     const deadlineMs = config.timeouts[operation.timeout];
     const extra = req.extraHeaders ?? {};
@@ -69,8 +76,7 @@ export function createForwarder(config: RelayConfig, logger: Logger) {
     }
     // Retry only what can be sent again unchanged and safely: no body or a held body, and an
     // idempotent method or a caller-supplied Idempotency-Key.
-    const retryable =
-      !streamBody && (method === 'GET' || method === 'DELETE' || incoming.headers['idempotency-key'] !== undefined);
+    const replaySafe = method === 'GET' || method === 'DELETE' || incoming.headers['idempotency-key'] !== undefined;
 
     return new Promise<void>((resolve) => {
       stats.inFlight++;
@@ -115,14 +121,17 @@ export function createForwarder(config: RelayConfig, logger: Logger) {
         return;
       }
 
+      // One deadline from the moment the request arrived to OpenAI's answer starting: it covers a caller
+      // trickling its body, every retry, and OpenAI's time to first byte.
       deadlineTimer = setTimeout(
-        () => fail(new RelayError(504, `OpenAI did not answer within ${deadlineMs} ms.`, { code: 'upstream_timeout' })),
+        () => fail(new RelayError(504, `No answer from OpenAI within ${deadlineMs} ms of the request.`, { code: 'upstream_timeout' })),
         deadlineMs,
       );
+      const start = () => send();
 
       /** Another attempt, if the policy, the attempt count and the time left all allow it. */
       const retryLater = (afterMs: number): boolean => {
-        if (!retryable || attempt > retryPolicy.maxRetries || outgoing.headersSent) return false;
+        if (streaming || !replaySafe || attempt > retryPolicy.maxRetries || outgoing.headersSent) return false;
         const delay = retryDelayMs(attempt, afterMs, retryPolicy);
         if (performance.now() - started + delay > Math.min(retryPolicy.budgetMs, deadlineMs)) return false;
         stats.retries++;
@@ -173,14 +182,16 @@ export function createForwarder(config: RelayConfig, logger: Logger) {
         });
 
         if (heldBody !== undefined) upstreamReq.end(heldBody);
-        else if (streamBody) pipeRequestBody(upstreamReq);
+        else if (streaming) pipeRequestBody(upstreamReq);
         else upstreamReq.end();
 
         upstreamReq.on('response', (res) => onResponse(res));
       }
 
       function pipeRequestBody(upstreamReq: ClientRequest) {
-        let received = 0;
+        let received = prefixBytes;
+        for (const chunk of prefix) upstreamReq.write(chunk);
+        prefix = [];
         incoming.on('data', (chunk: Buffer) => {
           received += chunk.length;
           if (received > cap) {
@@ -193,6 +204,47 @@ export function createForwarder(config: RelayConfig, logger: Logger) {
         upstreamReq.on('drain', () => incoming.resume());
         incoming.on('end', () => upstreamReq.end());
         incoming.on('error', () => fail(new RelayError(400, 'The request body was cut off.', { code: 'request_aborted' })));
+        incoming.resume();
+      }
+
+      /**
+       * A JSON body is read up to PREBUFFER_BYTES before anything goes upstream: a small body (nearly all
+       * of them) is then complete — refused by its cap with no upstream request at all, and replayable for a
+       * retry. A larger one streams on from there, never held whole.
+       */
+      function readPrefixThenStart() {
+        const stop = () => {
+          incoming.off('data', onData);
+          incoming.off('end', onEnd);
+          incoming.off('error', onError);
+        };
+        const onData = (chunk: Buffer) => {
+          prefix.push(chunk);
+          prefixBytes += chunk.length;
+          if (prefixBytes > cap) {
+            stop();
+            incoming.pause();
+            fail(tooLarge(cap, false));
+          } else if (prefixBytes > PREBUFFER_BYTES) {
+            stop();
+            incoming.pause();
+            start();
+          }
+        };
+        const onEnd = () => {
+          stop();
+          heldBody = Buffer.concat(prefix, prefixBytes);
+          prefix = [];
+          streaming = false;
+          start();
+        };
+        const onError = () => {
+          stop();
+          fail(new RelayError(400, 'The request body was cut off.', { code: 'request_aborted' }));
+        };
+        incoming.on('data', onData);
+        incoming.on('end', onEnd);
+        incoming.on('error', onError);
       }
 
       function onResponse(res: IncomingMessage) {
@@ -238,7 +290,8 @@ export function createForwarder(config: RelayConfig, logger: Logger) {
         outgoing.on('drain', () => res.resume());
       }
 
-      send();
+      if (streamBody && operation.body !== 'multipart') readPrefixThenStart();
+      else start();
     });
   }
 

@@ -1,0 +1,23 @@
+import type { IncomingMessage } from 'node:http';
+import { RelayError } from './errors.ts';
+import { checkRawPath } from './path-params.ts';
+
+/**
+ * The first look at every request, before routing or auth: what no legitimate OpenAI client sends is
+ * refused here, so nothing downstream has to reason about it.
+ */
+export function refuseMalformedRequest(incoming: IncomingMessage, maxUrlBytes: number): RelayError | undefined {
+  // A stray LF in the request line makes node's parser read an HTTP/0.9 request with the rest as headers.
+  if (incoming.httpVersionMajor !== 1) {
+    return new RelayError(400, 'Only HTTP/1.x requests are served.', { code: 'bad_request' });
+  }
+  // HEAD would run as a GET upstream (downloading a whole file to throw it away): actions and SDKs never send it.
+  if (incoming.method === 'HEAD') {
+    return new RelayError(405, 'HEAD is not supported; use GET.', { code: 'method_not_allowed', headers: { allow: 'GET, POST, DELETE' } });
+  }
+  const url = incoming.url ?? '';
+  if (url.length > maxUrlBytes) {
+    return new RelayError(414, `The request URL is longer than this relay's limit of ${maxUrlBytes} bytes.`, { code: 'url_too_long' });
+  }
+  return checkRawPath(url);
+}

@@ -1,0 +1,134 @@
+import pg from 'pg';
+import { rowValues, sortTotals, type LedgerStore, type UsageQuery, type UsageRow, type UsageTotal } from './ledger.ts';
+import { MIGRATIONS, USAGE_COLUMNS } from './migrations/index.ts';
+
+/**
+ * The ledger in PostgreSQL through a small `pg` Pool. Parameterized queries only; the one identifier
+ * ever put into SQL text (the optional schema) is validated and quoted.
+ */
+
+export interface PostgresStoreOptions {
+  connectionString: string;
+  /** Keep the tables in this schema (created by migrate) instead of `public`. */
+  schema?: string;
+  /** Pool size; the ledger never runs two writes at once, 2 leaves room for a totals query. */
+  max?: number;
+}
+
+/** Postgres allows 65,535 bound parameters per statement. */
+const MAX_ROWS_PER_STATEMENT = Math.floor(60_000 / USAGE_COLUMNS.length);
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+export function createPostgresStore(opts: PostgresStoreOptions): LedgerStore {
+  const schema = opts.schema;
+  if (schema !== undefined && !SCHEMA_NAME.test(schema)) throw new Error(`invalid ledger schema name: ${schema}`);
+  const pool = new pg.Pool({
+    connectionString: opts.connectionString,
+    max: opts.max ?? 2,
+    connectionTimeoutMillis: 5_000,
+    // A hung database must not hang a flush (and so graceful shutdown) forever.
+    query_timeout: 15_000,
+    idleTimeoutMillis: 30_000,
+    allowExitOnIdle: true,
+    application_name: 'openai-relay-ledger',
+    ...(schema !== undefined ? { options: `-c search_path=${schema}` } : {}),
+  });
+  // An idle client losing its connection must not crash the process: the next query reports it.
+  pool.on('error', () => {});
+  let closed: Promise<void> | undefined;
+
+  async function inTransaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      try {
+        await client.query('ROLLBACK');
+      } catch (rollbackErr) {
+        broken = rollbackErr instanceof Error ? rollbackErr : new Error(String(rollbackErr));
+      }
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  return {
+    async migrate() {
+      await inTransaction(async (client) => {
+        // Several relays may start at once: one migrates, the others wait and then see it done.
+        await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`openai-relay-ledger:${schema ?? 'public'}`]);
+        if (schema !== undefined) await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+        await client.query(
+          `CREATE TABLE IF NOT EXISTS schema_migrations (
+             version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`,
+        );
+        const { rows } = await client.query<{ version: number }>('SELECT version FROM schema_migrations');
+        const done = new Set(rows.map((r) => Number(r.version)));
+        for (const m of MIGRATIONS) {
+          if (done.has(m.version)) continue;
+          await client.query(m.postgres);
+          await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+        }
+      });
+    },
+
+    async insert(rows: UsageRow[]) {
+      if (rows.length === 0) return;
+      await inTransaction(async (client) => {
+        for (let i = 0; i < rows.length; i += MAX_ROWS_PER_STATEMENT) {
+          const chunk = rows.slice(i, i + MAX_ROWS_PER_STATEMENT);
+          const params: unknown[] = [];
+          const tuples: string[] = [];
+          for (const row of chunk) {
+            const base = params.length;
+            params.push(...rowValues(row));
+            tuples.push(`(${USAGE_COLUMNS.map((_, j) => `$${base + j + 1}`).join(', ')})`);
+          }
+          await client.query(`INSERT INTO usage_log (${USAGE_COLUMNS.join(', ')}) VALUES ${tuples.join(', ')}`, params);
+        }
+      });
+    },
+
+    async totals(q: UsageQuery): Promise<UsageTotal[]> {
+      const params: unknown[] = [q.from, q.to];
+      let where = 'time >= $1 AND time < $2';
+      if (q.keyLabel !== undefined) {
+        params.push(q.keyLabel);
+        where += ' AND key_label = $3';
+      }
+      const { rows } = await pool.query<Record<string, string | null>>(
+        `SELECT key_label, operation, model, COUNT(*) AS requests,
+                COUNT(*) FILTER (WHERE status >= 400) AS errors,
+                COALESCE(SUM(input_tokens), 0) AS input_tokens,
+                COALESCE(SUM(output_tokens), 0) AS output_tokens,
+                COALESCE(SUM(total_tokens), 0) AS total_tokens
+           FROM usage_log WHERE ${where}
+          GROUP BY key_label, operation, model`,
+        params,
+      );
+      // COUNT is bigint and SUM(bigint) numeric: pg hands both over as strings.
+      return sortTotals(
+        rows.map((r) => ({
+          keyLabel: String(r.key_label),
+          operation: String(r.operation),
+          model: r.model ?? null,
+          requests: Number(r.requests),
+          errors: Number(r.errors),
+          inputTokens: Number(r.input_tokens),
+          outputTokens: Number(r.output_tokens),
+          totalTokens: Number(r.total_tokens),
+        })),
+      );
+    },
+
+    close() {
+      closed ??= pool.end();
+      return closed;
+    },
+  };
+}

@@ -1,0 +1,333 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+
+/**
+ * The usage ledger: one row per relayed request (who, what, how long, which model, how many tokens),
+ * so a team sharing one OpenAI key knows who spent what.
+ *
+ * `record()` is the only call on the request path: it pushes onto an in-memory queue and returns. The
+ * queue is written in batches off the hot path — every `flushIntervalMs`, or as soon as `batchSize`
+ * rows are waiting — one multi-row INSERT per batch in a transaction. A batch the store refuses stays
+ * at the front of the queue and is retried on the next flush; only when the queue would exceed
+ * `maxQueue` are the oldest rows dropped, and `onError` says how many. `close()` writes what is left
+ * (graceful shutdown loses nothing while the store is reachable).
+ */
+
+export interface UsageRow {
+  /** Request start. */
+  time: Date;
+  /** Relay key label ('-' when auth is off). Never the key itself. */
+  keyLabel: string;
+  /** operationId, e.g. createResponse. */
+  operation: string;
+  /** HTTP status sent to the caller (499: the client closed the connection). */
+  status: number;
+  latencyMs: number;
+  /** Time to upstream response headers. */
+  upstreamMs?: number;
+  upstreamRequestId?: string;
+  model?: string;
+  inputTokens?: number;
+  outputTokens?: number;
+  totalTokens?: number;
+}
+
+/** Rows with `from <= time < to`, optionally of one key label. */
+export interface UsageQuery {
+  from: Date;
+  to: Date;
+  keyLabel?: string;
+}
+
+export interface UsageTotal {
+  keyLabel: string;
+  operation: string;
+  model: string | null;
+  requests: number;
+  /** Requests answered with status >= 400 (499 included). */
+  errors: number;
+  inputTokens: number;
+  outputTokens: number;
+  totalTokens: number;
+}
+
+export interface LedgerStore {
+  /** Applies pending migrations; idempotent and safe to run from several processes at once. */
+  migrate(): Promise<void>;
+  /** Writes all rows in one transaction (all or nothing). */
+  insert(rows: UsageRow[]): Promise<void>;
+  /** Sorted by key label, operation, then model (null first). */
+  totals(q: UsageQuery): Promise<UsageTotal[]>;
+  close(): Promise<void>;
+}
+
+export interface Ledger {
+  /** Never throws, never awaits: pushes onto the in-memory queue. */
+  record(row: UsageRow): void;
+  /** Rows recorded but not yet written (including a batch being written). */
+  readonly queueDepth: number;
+  /** Writes everything queued now. Rejects when the store refuses a batch (the rows stay queued). */
+  flush(): Promise<void>;
+  /** Flushes first (a failed flush does not stop the query), then queries the store. */
+  totals(q: UsageQuery): Promise<UsageTotal[]>;
+  /** Final flush, then closes the store. Idempotent. Rows recorded afterwards are dropped and reported. */
+  close(): Promise<void>;
+}
+
+export interface LedgerOptions {
+  /** Rows per INSERT, and the queue length that triggers a flush. Default 500. */
+  batchSize?: number;
+  /** Flush period; the timer is unref'd. Default 1000. */
+  flushIntervalMs?: number;
+  /** Most rows kept while the store is failing; past it the oldest are dropped. Default 100,000. */
+  maxQueue?: number;
+  /**
+   * Called (never from `record()`) when a batch fails — `dropped` 0 — and when rows were dropped:
+   * `dropped` is how many since the last report. Defaults to a line on stderr.
+   */
+  onError?: (err: unknown, dropped: number) => void;
+}
+
+export const LEDGER_DEFAULTS = { batchSize: 500, flushIntervalMs: 1000, maxQueue: 100_000 } as const;
+
+export function createLedger(store: LedgerStore, opts: LedgerOptions = {}): Ledger {
+  const batchSize = positiveInt(opts.batchSize, LEDGER_DEFAULTS.batchSize);
+  const flushIntervalMs = positiveInt(opts.flushIntervalMs, LEDGER_DEFAULTS.flushIntervalMs);
+  const maxQueue = Math.max(positiveInt(opts.maxQueue, LEDGER_DEFAULTS.maxQueue), batchSize);
+  const onError = opts.onError ?? defaultOnError;
+
+  // The queue is `items[head..]`; the first `inflight` of those are being written right now.
+  let items: UsageRow[] = [];
+  let head = 0;
+  let inflight = 0;
+  let inflightDropped = 0;
+  let running: Promise<void> | undefined;
+  let droppedUnreported = 0;
+  let lastError: unknown;
+  let closing: Promise<void> | undefined;
+  let storeClosed = false;
+
+  const timer = setInterval(() => {
+    if (running === undefined && items.length - head > 0) flush().catch(() => {});
+  }, flushIntervalMs);
+  timer.unref();
+
+  function report(err: unknown, dropped: number): void {
+    try {
+      onError(err, dropped);
+    } catch {
+      // A broken reporter must not break the ledger.
+    }
+  }
+
+  function reportDrops(): void {
+    if (droppedUnreported === 0) return;
+    const n = droppedUnreported;
+    droppedUnreported = 0;
+    report(lastError ?? new Error('usage ledger queue full'), n);
+  }
+
+  /**
+   * Drops the oldest rows until the queue fits in maxQueue. Rows of the batch being written count as
+   * dropped only if that write fails.
+   */
+  function trim(): void {
+    const excess = items.length - head - maxQueue;
+    if (excess <= 0) return;
+    head += excess;
+    const fromBatch = Math.min(excess, inflight);
+    inflight -= fromBatch;
+    inflightDropped += fromBatch;
+    droppedUnreported += excess - fromBatch;
+    compact();
+  }
+
+  function compact(): void {
+    if (head > 1024 && head * 2 > items.length) {
+      items = items.slice(head);
+      head = 0;
+    }
+  }
+
+  function record(row: UsageRow): void {
+    try {
+      if (storeClosed) {
+        droppedUnreported++;
+        const n = droppedUnreported;
+        droppedUnreported = 0;
+        // Deferred: record() itself never runs foreign code.
+        queueMicrotask(() => report(new Error('usage ledger is closed'), n));
+        return;
+      }
+      items.push(row);
+      trim();
+      if (running === undefined && items.length - head >= batchSize) flush().catch(() => {});
+    } catch {
+      // never throws
+    }
+  }
+
+  async function drain(): Promise<void> {
+    while (items.length - head > 0) {
+      const n = Math.min(batchSize, items.length - head);
+      const batch = items.slice(head, head + n);
+      inflight = n;
+      inflightDropped = 0;
+      try {
+        await store.insert(batch);
+      } catch (err) {
+        // The batch stays at the front of the queue (minus what trim() dropped meanwhile).
+        droppedUnreported += inflightDropped;
+        inflight = 0;
+        inflightDropped = 0;
+        lastError = err;
+        report(err, 0);
+        reportDrops();
+        throw err;
+      }
+      head += inflight;
+      inflight = 0;
+      inflightDropped = 0;
+      compact();
+      reportDrops();
+    }
+    items = [];
+    head = 0;
+  }
+
+  function flush(): Promise<void> {
+    if (running !== undefined) return running;
+    if (storeClosed) return Promise.resolve();
+    running = drain().finally(() => {
+      running = undefined;
+    });
+    return running;
+  }
+
+  async function totals(q: UsageQuery): Promise<UsageTotal[]> {
+    await flush().catch(() => {});
+    return store.totals(q);
+  }
+
+  function close(): Promise<void> {
+    closing ??= (async () => {
+      clearInterval(timer);
+      try {
+        await flush().catch(() => flush()); // one retry: a transient failure should not lose the tail
+      } catch (err) {
+        const left = items.length - head;
+        if (left > 0) {
+          items = [];
+          head = 0;
+          report(err, left);
+        }
+      }
+      storeClosed = true;
+      await store.close();
+    })();
+    return closing;
+  }
+
+  return {
+    record,
+    get queueDepth() {
+      return items.length - head;
+    },
+    flush,
+    totals,
+    close,
+  };
+}
+
+function defaultOnError(err: unknown, dropped: number): void {
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(
+    dropped > 0
+      ? `usage ledger: dropped ${dropped} row(s): ${message}\n`
+      : `usage ledger: write failed, will retry: ${message}\n`,
+  );
+}
+
+function positiveInt(v: number | undefined, fallback: number): number {
+  return v !== undefined && Number.isFinite(v) && v >= 1 ? Math.floor(v) : fallback;
+}
+
+export interface OpenLedgerStoreOptions {
+  /** A postgres:// URL: the ledger lives in PostgreSQL. Otherwise in the SQLite file below. */
+  databaseUrl?: string;
+  /** SQLite database file; its directory is created. */
+  sqlitePath: string;
+  /** Postgres only: keep the tables in this schema (created if missing) instead of `public`. */
+  schema?: string;
+}
+
+/** Opens the store DATABASE_URL names (else the SQLite file) and applies pending migrations. */
+export async function openLedgerStore(opts: OpenLedgerStoreOptions): Promise<LedgerStore> {
+  let store: LedgerStore;
+  if (opts.databaseUrl !== undefined && opts.databaseUrl !== '') {
+    const { createPostgresStore } = await import('./ledger-postgres.ts');
+    store = createPostgresStore({ connectionString: opts.databaseUrl, schema: opts.schema });
+  } else {
+    const { createSqliteStore } = await import('./ledger-sqlite.ts');
+    if (opts.sqlitePath !== ':memory:') mkdirSync(dirname(resolve(opts.sqlitePath)), { recursive: true });
+    store = createSqliteStore(opts.sqlitePath);
+  }
+  try {
+    await store.migrate();
+  } catch (err) {
+    await store.close().catch(() => {});
+    throw err;
+  }
+  return store;
+}
+
+// ---- shared by the engines ----
+
+const MAX_TEXT = 200;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/** A row as the 11 column values of `USAGE_COLUMNS`, cleaned so that no row can poison a batch. */
+export function rowValues(row: UsageRow): [Date, string, string, number, number, number | null, string | null, string | null, number | null, number | null, number | null] {
+  const t = row.time instanceof Date && !Number.isNaN(row.time.getTime()) ? row.time : new Date();
+  return [
+    t,
+    text(row.keyLabel) ?? '-',
+    text(row.operation) ?? 'unknown',
+    int32(row.status) ?? 0,
+    int32(row.latencyMs) ?? 0,
+    int32(row.upstreamMs),
+    text(row.upstreamRequestId),
+    text(row.model),
+    count(row.inputTokens),
+    count(row.outputTokens),
+    count(row.totalTokens),
+  ];
+}
+
+function text(v: unknown): string | null {
+  if (typeof v !== 'string' || v === '') return null;
+  // Postgres text refuses NUL; lone surrogates would not survive UTF-8 either.
+  const short = v.length > MAX_TEXT ? v.slice(0, MAX_TEXT) : v;
+  return short.replace(/\u0000/g, '').replace(LONE_SURROGATE, '\uFFFD');
+}
+
+function int32(v: unknown): number | null {
+  if (typeof v !== 'number' || !Number.isFinite(v)) return null;
+  return Math.min(Math.max(Math.round(v), 0), 2_147_483_647);
+}
+
+function count(v: unknown): number | null {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) return null;
+  return Math.min(Math.round(v), Number.MAX_SAFE_INTEGER);
+}
+
+/** Deterministic order independent of the database's collation. */
+export function sortTotals(rows: UsageTotal[]): UsageTotal[] {
+  const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  return rows.sort(
+    (a, b) =>
+      cmp(a.keyLabel, b.keyLabel) ||
+      cmp(a.operation, b.operation) ||
+      (a.model === b.model ? 0 : a.model === null ? -1 : b.model === null ? 1 : cmp(a.model, b.model)),
+  );
+}

@@ -1,0 +1,164 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/**
+ * Prometheus metrics for one relay, on its own Registry (never prom-client's global one), so several relays
+ * in one process — as in tests — do not collide.
+ *
+ *   relay_requests_total{operation,status,key}            counter
+ *   relay_request_duration_seconds{operation,status}      histogram, 1 ms … 600 s
+ *   relay_upstream_duration_seconds{operation}            histogram, 1 ms … 600 s (time to upstream answer headers, or as the caller measures it)
+ *   relay_upstream_errors_total{operation,kind}           counter
+ *   relay_in_flight_requests{operation}                   gauge
+ *   relay_open_streams                                    gauge (SSE streams being relayed)
+ *   relay_ledger_queue_depth                              gauge, read from a callback at scrape time
+ *   + prom-client's default process metrics (CPU, memory, event loop lag, GC, handles)
+ *
+ * Label cardinality stays bounded: `operation` is the route table's operation id (pass that, never a raw
+ * path), `status` the numeric HTTP status, `key` the relay key's label (not the key), `kind` a short
+ * fixed word (e.g. timeout, connect, reset, aborted). As a backstop each label accepts at most
+ * `maxLabelValues` distinct values (default 200); later new values are recorded as `other`.
+ */
+
+export const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
+
+export interface MetricsOptions {
+  /** Include prom-client's default process metrics (default true). */
+  defaultMetrics?: boolean;
+  maxLabelValues?: number;
+}
+
+export interface RequestLabels {
+  operation: string;
+  status: number;
+  /** The relay key's label; use e.g. `none` when relay auth is off. */
+  keyLabel: string;
+}
+
+export interface RelayMetrics {
+  registry: Registry;
+  /** A request for `operation` started (in-flight +1); call the returned function once when it ends (extra calls do nothing). */
+  requestStarted(operation: string): () => void;
+  /** A request ended: counts it and observes its duration (and the upstream's, when it reached upstream). */
+  requestFinished(labels: RequestLabels, seconds: number, upstreamSeconds?: number): void;
+  upstreamError(operation: string, kind: string): void;
+  /** An SSE stream opened (open streams +1); call the returned function once when it closes. */
+  streamOpened(): () => void;
+  /** Where the ledger's queue depth is read from at each scrape. */
+  setLedgerQueueDepth(fn: () => number): void;
+  /** The Prometheus text exposition, for a GET /metrics handler. */
+  render(): Promise<{ contentType: string; body: string }>;
+}
+
+/** Caps the distinct values of one label. */
+function boundedValues(max: number): (value: string) => string {
+  const seen = new Set<string>();
+  return (value) => {
+    if (seen.has(value)) return value;
+    if (seen.size >= max) return 'other';
+    seen.add(value);
+    return value;
+  };
+}
+
+const once = (fn: () => void): (() => void) => {
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    fn();
+  };
+};
+
+const statusLabel = (status: number): string => (Number.isInteger(status) && status >= 100 && status <= 599 ? String(status) : '0');
+const seconds = (value: number | undefined): value is number => value !== undefined && Number.isFinite(value) && value >= 0;
+
+export function createMetrics(opts: MetricsOptions = {}): RelayMetrics {
+  const registry = new Registry();
+  const max = opts.maxLabelValues ?? 200;
+  const op = boundedValues(max);
+  const key = boundedValues(max);
+  const kind = boundedValues(max);
+
+  const requests = new Counter({
+    name: 'relay_requests_total',
+    help: 'Requests answered by the relay, by operation, HTTP status and relay key label.',
+    labelNames: ['operation', 'status', 'key'] as const,
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'relay_request_duration_seconds',
+    help: 'Time from receiving a request to finishing its answer (for streams: until the stream ends).',
+    labelNames: ['operation', 'status'] as const,
+    buckets: DURATION_BUCKETS,
+    registers: [registry],
+  });
+  const upstreamDuration = new Histogram({
+    name: 'relay_upstream_duration_seconds',
+    help: 'Time spent waiting on OpenAI for a request.',
+    labelNames: ['operation'] as const,
+    buckets: DURATION_BUCKETS,
+    registers: [registry],
+  });
+  const upstreamErrors = new Counter({
+    name: 'relay_upstream_errors_total',
+    help: 'Upstream failures (no usable answer from OpenAI), by operation and kind.',
+    labelNames: ['operation', 'kind'] as const,
+    registers: [registry],
+  });
+  const inFlight = new Gauge({
+    name: 'relay_in_flight_requests',
+    help: 'Requests being handled right now.',
+    labelNames: ['operation'] as const,
+    registers: [registry],
+  });
+  const openStreams = new Gauge({
+    name: 'relay_open_streams',
+    help: 'Server-sent event streams being relayed right now.',
+    registers: [registry],
+  });
+  let ledgerDepth: (() => number) | undefined;
+  new Gauge({
+    name: 'relay_ledger_queue_depth',
+    help: 'Usage records waiting to be written to the ledger.',
+    registers: [registry],
+    collect() {
+      if (!ledgerDepth) return;
+      try {
+        const depth = ledgerDepth();
+        if (Number.isFinite(depth)) this.set(depth);
+      } catch {
+        // A failing callback must not break the whole scrape; the gauge keeps its last value.
+      }
+    },
+  });
+  if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+
+  return {
+    registry,
+    requestStarted(operation) {
+      const labels = { operation: op(operation) };
+      inFlight.inc(labels);
+      return once(() => inFlight.dec(labels));
+    },
+    requestFinished(labels, elapsed, upstreamSeconds) {
+      const operation = op(labels.operation);
+      const status = statusLabel(labels.status);
+      requests.inc({ operation, status, key: key(labels.keyLabel) });
+      if (seconds(elapsed)) duration.observe({ operation, status }, elapsed);
+      if (seconds(upstreamSeconds)) upstreamDuration.observe({ operation }, upstreamSeconds);
+    },
+    upstreamError(operation, errorKind) {
+      upstreamErrors.inc({ operation: op(operation), kind: kind(errorKind) });
+    },
+    streamOpened() {
+      openStreams.inc();
+      return once(() => openStreams.dec());
+    },
+    setLedgerQueueDepth(fn) {
+      ledgerDepth = fn;
+    },
+    async render() {
+      return { contentType: registry.contentType, body: await registry.metrics() };
+    },
+  };
+}

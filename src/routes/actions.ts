@@ -1,0 +1,58 @@
+import type { OpenAPIHono } from '@hono/zod-openapi';
+import { bodyLimit } from 'hono/body-limit';
+import { operations } from '../../generated/routes.ts';
+import type { RelayEnv } from '../app.ts';
+import { actionServerUrl } from '../actions/action-schema.ts';
+import { actionSignal, fitActionAnswer } from '../actions/budget.ts';
+import type { ActionDeps } from '../actions/context.ts';
+import { actionHandlers } from '../actions/index.ts';
+import { transportFailure } from '../actions/openai-client.ts';
+import { RelayError } from '../core/errors.ts';
+import { checkPathParam } from '../core/path-params.ts';
+
+/**
+ * The GPT Action operations (x-relay.action, under /v1/actions/): JSON in, validated by the generated
+ * zod schemas; JSON out, within the action deadline and under 100,000 characters.
+ */
+export function registerActionRoutes(app: OpenAPIHono<RelayEnv>, deps: ActionDeps): void {
+  const { config } = deps;
+  app.use(
+    '/v1/actions/*',
+    bodyLimit({
+      maxSize: config.maxProxyEnvelopeBytes,
+      onError: () => {
+        throw new RelayError(413, `An action request may be at most ${config.maxProxyEnvelopeBytes} bytes.`, { code: 'request_too_large' });
+      },
+    }),
+  );
+
+  for (const operation of operations) {
+    if (operation.kind !== 'relay' || !operation.action || operation.operationId === 'relayProxy') continue;
+    const handler = actionHandlers[operation.operationId];
+    if (!handler) throw new Error(`schemas/openapi.yaml declares action ${operation.operationId}, but src/actions has no handler for it.`);
+    app.openapi(operation.route as never, (async (c: any) => {
+      const params: Record<string, string> = {};
+      for (const [name, value] of Object.entries<string>(c.req.valid('param') ?? {})) params[name] = checkPathParam(name, value);
+      const { incoming } = c.env;
+      const started = Date.now();
+      try {
+        const result = await handler(
+          {
+            params,
+            query: c.req.valid('query') ?? {},
+            body: operation.body === 'json' ? (c.req.valid('json') ?? {}) : undefined,
+            signal: actionSignal(config.actions.deadlineMs, c.req.raw.signal),
+            deadlineAt: started + config.actions.deadlineMs,
+            baseUrl: actionServerUrl(config.publicBaseUrl, incoming.headers),
+          },
+          deps,
+        );
+        const fitted = fitActionAnswer(result);
+        const answer = fitted.truncated ? { ...(fitted.value as object), truncated: true } : fitted.value;
+        return c.json(answer, 200, { 'x-request-id': c.get('requestId') });
+      } catch (err) {
+        throw transportFailure(err);
+      }
+    }) as never);
+  }
+}
