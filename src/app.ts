@@ -9,6 +9,11 @@ import { errorResponse, RelayError } from './core/errors.ts';
 import type { Forwarder } from './core/forward.ts';
 import type { Logger } from './core/logger.ts';
 import { refuseMalformedRequest } from './core/request-guard.ts';
+import type { ActionDeps } from './actions/context.ts';
+import { BLOB_ROUTE_PREFIX } from './actions/blob-links.ts';
+import { registerActionRoutes } from './routes/actions.ts';
+import { registerBlobRoutes } from './routes/blobs.ts';
+import { DOCUMENT_PATHS, registerDocumentRoutes } from './routes/documents.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerOpenAIRoutes, methodsForPath } from './routes/openai.ts';
 import { registerProxyRoute } from './routes/proxy.ts';
@@ -20,9 +25,19 @@ export interface RelayEnv {
 export type RelayContext = Context<RelayEnv>;
 
 /** Paths anyone may call without a relay key (they reveal nothing secret). */
-const PUBLIC_PATHS = new Set(['/health', '/v1/health']);
+const PUBLIC_PATHS = new Set(['/health', '/v1/health', ...DOCUMENT_PATHS]);
+/** Signed blob links carry their own proof (an HMAC), checked by the blob route: ChatGPT fetches them keyless. */
+const isPublicPath = (path: string) => PUBLIC_PATHS.has(path) || path.startsWith(BLOB_ROUTE_PREFIX);
 
-export function createApp(config: RelayConfig, deps: { forwarder: Forwarder; logger: Logger }) {
+export interface AppDeps {
+  forwarder: Forwarder;
+  logger: Logger;
+  actions: ActionDeps;
+  /** schemas/openapi.yaml, parsed once at start-up. */
+  contract: object;
+}
+
+export function createApp(config: RelayConfig, deps: AppDeps) {
   const app = new OpenAPIHono<RelayEnv>({
     // Requests the generated zod schemas refuse get OpenAI's error shape, naming the offending field.
     defaultHook: (result, c) => {
@@ -59,16 +74,18 @@ export function createApp(config: RelayConfig, deps: { forwarder: Forwarder; log
       const corsHeaders = c.get('corsHeaders');
       if (corsHeaders) for (const [name, value] of Object.entries(corsHeaders)) c.res.headers.set(name, value);
       const line = { reqId: c.get('requestId'), method: c.req.method, path: c.req.routePath, status: c.res.status, ms: Math.round(performance.now() - started) };
-      if (PUBLIC_PATHS.has(c.req.path)) deps.logger.debug(line, 'request');
+      if (isPublicPath(c.req.path)) deps.logger.debug(line, 'request');
       else deps.logger.info(line, 'request');
     }
   });
 
   registerHealthRoutes(app);
+  registerDocumentRoutes(app, config, deps.contract);
+  registerBlobRoutes(app, deps.actions.blobs, deps.actions.links);
 
   // Relay auth: fail closed. Only RELAY_AUTH=off (an explicit, loudly logged choice) skips it.
   app.use(async (c, next) => {
-    if (PUBLIC_PATHS.has(c.req.path)) return next();
+    if (isPublicPath(c.req.path)) return next();
     if (!config.relayAuth) {
       c.set('relayKeyIndex', -1);
       return next();
@@ -113,6 +130,7 @@ export function createApp(config: RelayConfig, deps: { forwarder: Forwarder; log
   });
 
   registerProxyRoute(app, config, deps.forwarder);
+  registerActionRoutes(app, deps.actions);
   registerOpenAIRoutes(app, deps.forwarder);
 
   app.notFound((c) => {

@@ -107,7 +107,10 @@ const envSchema = z
     BLOB_DIR: z.string().trim().default('data/blobs'),
     BLOB_TTL_MS: positiveInt('BLOB_TTL_MS', 60 * 60 * 1000),
     BLOB_QUOTA_BYTES: positiveInt('BLOB_QUOTA_BYTES', 2048 * MB),
-    BLOB_LINK_SECRET: z.string().optional(),
+    BLOB_LINK_SECRET: z
+      .string()
+      .min(16, 'BLOB_LINK_SECRET must be at least 16 characters (e.g. `openssl rand -hex 32`), or left unset to derive one from OPENAI_API_KEY.')
+      .optional(),
     PRIVACY_POLICY_TEXT: z.string().optional(),
     LOG_LEVEL: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {

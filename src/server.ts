@@ -8,6 +8,12 @@ import { createApp } from './app.ts';
 import type { RelayConfig } from './config.ts';
 import { errorResponse, RelayError } from './core/errors.ts';
 import { createForwarder } from './core/forward.ts';
+import { loadContract } from './actions/action-schema.ts';
+import { createBlobLinks } from './actions/blob-links.ts';
+import { createLocalBlobStore } from './actions/blob-store.ts';
+import type { ActionDeps } from './actions/context.ts';
+import { createFileRefFetcher } from './actions/file-refs.ts';
+import { createOpenAIClient } from './actions/openai-client.ts';
 import type { Logger } from './core/logger.ts';
 
 export interface RunningRelay {
@@ -18,9 +24,29 @@ export interface RunningRelay {
   shutdown(): Promise<void>;
 }
 
-export function startRelay(config: RelayConfig, logger: Logger): Promise<RunningRelay> {
+export interface RelayOverrides {
+  /** DNS for openaiFileIdRefs hosts (tests answer with fixed public addresses instead of asking DNS). */
+  resolveFileHost?: (hostname: string) => Promise<string[]>;
+}
+
+export function startRelay(config: RelayConfig, logger: Logger, overrides: RelayOverrides = {}): Promise<RunningRelay> {
   const forwarder = createForwarder(config, logger);
-  const app = createApp(config, { forwarder, logger });
+  const { actions: a } = config;
+  const blobs = createLocalBlobStore({ dir: a.blobDir, ttlMs: a.blobTtlMs, quotaBytes: a.blobQuotaBytes });
+  const actions: ActionDeps = {
+    config,
+    openai: createOpenAIClient(config),
+    blobs,
+    links: createBlobLinks({ secret: a.blobLinkSecret, ttlMs: a.blobTtlMs }),
+    fetcher: createFileRefFetcher({
+      allowedHosts: a.fileHosts,
+      maxBytes: a.fileMaxBytes,
+      timeoutMs: a.fileTimeoutMs,
+      maxRedirects: a.fileMaxRedirects,
+      resolve: overrides.resolveFileHost,
+    }),
+  };
+  const app = createApp(config, { forwarder, logger, actions, contract: loadContract() });
   return new Promise((resolve, reject) => {
     // Requests @hono/node-server itself refuses (a backslash in the path, a bad Host) still get the
     // relay's own error answer rather than an empty 400.
@@ -54,7 +80,7 @@ export function startRelay(config: RelayConfig, logger: Logger): Promise<Running
       resolve({
         server,
         url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
-        shutdown: () => (stopping ??= drain(server, forwarder, config.shutdownGraceMs, logger)),
+        shutdown: () => (stopping ??= drain(server, forwarder, config.shutdownGraceMs, logger).finally(() => blobs.close())),
       });
     });
   });

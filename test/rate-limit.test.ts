@@ -224,7 +224,7 @@ describe.skipIf(!REDIS_URL)('Redis rate limiter', () => {
     expect(remaining).toEqual(Array.from({ length: 20 }, (_, i) => i));
   });
 
-  test('connects lazily; ready() connects explicitly', async () => {
+  test('ready() connects explicitly (for a start-up check)', async () => {
     const rl = createRedisRateLimiter(url, { prefix: `${prefix}:ready` });
     limiters.push(rl);
     await expect(rl.ready()).resolves.toBeUndefined();

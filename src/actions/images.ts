@@ -62,9 +62,14 @@ export const editActionImage: ActionHandler = async (call, deps) => {
       param: 'mask_index',
     });
   }
-  const files = await Promise.all(
-    refs.map((ref, i) => deps.fetcher.open(ref, i === mask_index ? ['image/png'] : IMAGE_TYPES)),
-  );
+  const opened = await Promise.allSettled(refs.map((ref, i) => deps.fetcher.open(ref, i === mask_index ? ['image/png'] : IMAGE_TYPES)));
+  const refused = opened.find((o) => o.status === 'rejected');
+  if (refused) {
+    // A paused download has no timer of its own: close every one that did open.
+    for (const o of opened) if (o.status === 'fulfilled') o.value.stream.destroy();
+    throw refused.reason;
+  }
+  const files = opened.map((o) => (o as PromiseFulfilledResult<Awaited<ReturnType<typeof deps.fetcher.open>>>).value);
   const images = files.filter((_, i) => i !== mask_index);
   const fields: Record<string, string | number | undefined> = { prompt, model: model ?? deps.config.actions.imageModel, n, size, quality, output_format };
   const parts: Part[] = Object.entries(fields)

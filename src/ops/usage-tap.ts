@@ -154,7 +154,8 @@ const MODEL_KEY = Buffer.from('"model"');
 function sseTap(maxLineBytes: number): UsageTap {
   const info: UsageInfo = {};
   let line = newHeld();
-  let lineIsData: boolean | undefined; // decided by the first bytes of the line
+  let pending = false; // a line began in an earlier chunk
+  let lineIsData: boolean | undefined; // decided by its first bytes
   let done = false;
 
   function onLine(whole: Buffer | undefined, head?: Buffer, tail?: Buffer): void {
@@ -200,28 +201,65 @@ function sseTap(maxLineBytes: number): UsageTap {
     else onLine(held.chunks.length === 1 ? held.chunks[0]! : Buffer.concat(held.chunks));
   }
 
+  /** Keeps `rest`, the start or middle of a line whose end is in a later chunk. */
+  function holdPartial(rest: Buffer): void {
+    pending = true;
+    if (lineIsData === undefined && line.size + rest.length >= DATA.length) {
+      lineIsData = startsWith(line.size === 0 ? rest : Buffer.concat([...line.chunks, rest]), DATA);
+    }
+    // Lines that are not `data:` are never held (an `event:` or comment line is skipped as it comes).
+    if (lineIsData !== false) hold(line, Buffer.from(rest), maxLineBytes); // a copy: the chunk is not ours
+  }
+
   return {
     write(chunk) {
       if (done) return;
       try {
+        const len = chunk.length;
         let start = 0;
-        while (start < chunk.length) {
-          const nl = chunk.indexOf(LF, start);
+        if (pending) {
+          const nl = chunk.indexOf(LF);
           if (nl === -1) {
-            const rest = chunk.subarray(start);
-            // Lines that are not `data:` are never held (an `event:` line can be skipped as it comes).
-            if (lineIsData === undefined && line.size + rest.length >= DATA.length) {
-              lineIsData = startsWith(Buffer.concat([...line.chunks, rest]).subarray(0, DATA.length), DATA);
-            }
-            if (lineIsData !== false) hold(line, Buffer.from(rest), maxLineBytes); // copy: the chunk is not ours
-            else line.size += rest.length;
-            break;
+            holdPartial(chunk);
+            return;
           }
+          pending = false;
           if (lineIsData === false) {
             line = newHeld();
             lineIsData = undefined;
           } else {
-            finishLine(chunk.subarray(start, nl));
+            finishLine(chunk.subarray(0, nl));
+          }
+          start = nl + 1;
+        }
+        // Lines wholly inside this chunk: look at them in place, and only search the chunk for a key
+        // again once the previous find is behind us, so a line costs little more than finding its end.
+        let usageAt = -2;
+        let modelAt = -2;
+        while (start < len) {
+          const nl = chunk.indexOf(LF, start);
+          if (nl === -1) {
+            holdPartial(chunk.subarray(start));
+            break;
+          }
+          if (
+            nl - start >= 5 &&
+            chunk[start] === 0x64 && // d
+            chunk[start + 1] === 0x61 && // a
+            chunk[start + 2] === 0x74 && // t
+            chunk[start + 3] === 0x61 && // a
+            chunk[start + 4] === 0x3a // :
+          ) {
+            if (usageAt !== -1 && usageAt < start) usageAt = chunk.indexOf(USAGE_KEY, start);
+            let maybe = usageAt !== -1 && usageAt < nl;
+            if (!maybe && info.model === undefined) {
+              if (modelAt !== -1 && modelAt < start) modelAt = chunk.indexOf(MODEL_KEY, start);
+              maybe = modelAt !== -1 && modelAt < nl;
+            }
+            if (maybe) {
+              if (nl - start <= maxLineBytes) onLine(chunk.subarray(start, nl));
+              else finishLine(chunk.subarray(start, nl));
+            }
           }
           start = nl + 1;
         }
@@ -233,7 +271,7 @@ function sseTap(maxLineBytes: number): UsageTap {
       if (done) return undefined;
       done = true;
       try {
-        if (lineIsData !== false && line.size > 0) finishLine(EMPTY);
+        if (pending && lineIsData !== false) finishLine(EMPTY);
         return nonEmpty(info);
       } catch {
         return undefined;
