@@ -3,24 +3,31 @@ import type { HttpBindings } from '@hono/node-server';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { RelayConfig } from './config.ts';
-import { presentedKeys, relayKeyring } from './core/auth.ts';
 import { corsPolicy } from './core/cors.ts';
 import { errorResponse, RelayError } from './core/errors.ts';
 import type { Forwarder } from './core/forward.ts';
 import type { Logger } from './core/logger.ts';
+import { relayAuth } from './core/relay-auth.ts';
 import { refuseMalformedRequest } from './core/request-guard.ts';
+import type { Ops } from './ops/index.ts';
+import { ADMIN_PATHS, registerAdminRoutes } from './routes/admin.ts';
 import type { ActionDeps } from './actions/context.ts';
 import { BLOB_ROUTE_PREFIX } from './actions/blob-links.ts';
 import { registerActionRoutes } from './routes/actions.ts';
 import { registerBlobRoutes } from './routes/blobs.ts';
 import { DOCUMENT_PATHS, registerDocumentRoutes } from './routes/documents.ts';
 import { registerHealthRoutes } from './routes/health.ts';
-import { registerOpenAIRoutes, methodsForPath } from './routes/openai.ts';
+import { registerOpenAIRoutes, methodsForPath, operationIdOf } from './routes/openai.ts';
 import { registerProxyRoute } from './routes/proxy.ts';
 
 export interface RelayEnv {
   Bindings: HttpBindings;
-  Variables: { requestId: string; relayKeyIndex: number; corsHeaders: Record<string, string> | undefined };
+  Variables: {
+    requestId: string;
+    /** The caller's relay key label (never the key); `-` with RELAY_AUTH=off, `admin` on admin paths. */
+    keyLabel: string;
+    corsHeaders: Record<string, string> | undefined;
+  };
 }
 export type RelayContext = Context<RelayEnv>;
 
@@ -31,6 +38,7 @@ const isPublicPath = (path: string) => PUBLIC_PATHS.has(path) || path.startsWith
 
 export interface AppDeps {
   forwarder: Forwarder;
+  ops: Ops;
   logger: Logger;
   actions: ActionDeps;
   /** schemas/openapi.yaml, parsed once at start-up. */
@@ -51,12 +59,11 @@ export function createApp(config: RelayConfig, deps: AppDeps) {
     },
   });
   const cors = corsPolicy(config.corsOrigins);
-  const keyring = relayKeyring(config.relayKeys);
-  const inFlightByKey: number[] = [];
 
   // Request id and CORS first; preflights are answered here, before auth (browsers send no key on them).
   app.use(async (c, next) => {
     const started = performance.now();
+    const startedAt = Date.now();
     c.set('requestId', `req_relay_${randomUUID().replaceAll('-', '')}`);
     const { incoming } = c.env;
     const refusal = refuseMalformedRequest(incoming, config.maxUrlBytes);
@@ -69,13 +76,24 @@ export function createApp(config: RelayConfig, deps: AppDeps) {
       if (origin !== undefined) c.set('corsHeaders', cors.answerHeaders(origin));
       await next();
     }
-    // Answers the relay made itself (the forwarding core logs its own): CORS headers and a log line.
+    // Answers the relay made itself (the forwarding core records its own): CORS headers and a record.
     if (c.res.headers.get('x-already-sent') === null) {
       const corsHeaders = c.get('corsHeaders');
       if (corsHeaders) for (const [name, value] of Object.entries(corsHeaders)) c.res.headers.set(name, value);
-      const line = { reqId: c.get('requestId'), method: c.req.method, path: c.req.routePath, status: c.res.status, ms: Math.round(performance.now() - started) };
-      if (isPublicPath(c.req.path)) deps.logger.debug(line, 'request');
-      else deps.logger.info(line, 'request');
+      const ms = Math.round(performance.now() - started);
+      if (isPublicPath(c.req.path)) {
+        deps.logger.debug({ reqId: c.get('requestId'), path: c.req.path, status: c.res.status, ms }, 'request');
+      } else {
+        const routePath = c.req.routePath;
+        deps.ops.record({
+          requestId: c.get('requestId'),
+          operation: operationIdOf(c.req.method, routePath) ?? (routePath === '/*' || !routePath ? 'unmatched' : routePath),
+          keyLabel: c.get('keyLabel') ?? 'anonymous',
+          status: c.res.status,
+          startedAt,
+          ms,
+        });
+      }
     }
   });
 
@@ -83,51 +101,8 @@ export function createApp(config: RelayConfig, deps: AppDeps) {
   registerDocumentRoutes(app, config, deps.contract);
   registerBlobRoutes(app, deps.actions.blobs, deps.actions.links);
 
-  // Relay auth: fail closed. Only RELAY_AUTH=off (an explicit, loudly logged choice) skips it.
-  app.use(async (c, next) => {
-    if (isPublicPath(c.req.path)) return next();
-    if (!config.relayAuth) {
-      c.set('relayKeyIndex', -1);
-      return next();
-    }
-    const { authorization, 'x-relay-key': relayKey } = c.env.incoming.headers;
-    let index = -1;
-    for (const key of presentedKeys(authorization, relayKey)) {
-      index = keyring.match(key);
-      if (index !== -1) break;
-    }
-    if (index === -1) {
-      const missing = !authorization && !relayKey;
-      return errorResponse(
-        new RelayError(
-          401,
-          missing
-            ? 'Missing relay key. Send it as `Authorization: Bearer <relay key>` or `X-Relay-Key: <relay key>`.'
-            : 'Incorrect relay key provided. Use one of the keys configured in RELAY_KEY (not an OpenAI key).',
-          { code: missing ? 'missing_relay_key' : 'invalid_relay_key', headers: { 'www-authenticate': 'Bearer realm="openai-relay"' } },
-        ),
-        c.get('requestId'),
-      );
-    }
-    // A runaway caller (one key) cannot take every upstream connection from the others.
-    const inFlight = inFlightByKey[index] ?? 0;
-    if (inFlight >= config.maxInFlightPerKey) {
-      return errorResponse(
-        new RelayError(429, `Too many concurrent requests for this relay key (limit ${config.maxInFlightPerKey}); retry when one finishes.`, {
-          code: 'too_many_concurrent_requests',
-          headers: { 'retry-after': '1' },
-        }),
-        c.get('requestId'),
-      );
-    }
-    c.set('relayKeyIndex', index);
-    inFlightByKey[index] = inFlight + 1;
-    try {
-      await next();
-    } finally {
-      inFlightByKey[index]--;
-    }
-  });
+  app.use(relayAuth(config, deps.ops, { isPublic: isPublicPath, isAdmin: (path) => ADMIN_PATHS.has(path) }));
+  registerAdminRoutes(app, deps.ops, { metricsOnMainPort: config.ops.metricsPort === undefined });
 
   registerProxyRoute(app, config, deps.forwarder);
   registerActionRoutes(app, deps.actions);

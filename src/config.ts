@@ -2,6 +2,7 @@ import { hkdfSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
 import type { RetryPolicy } from './core/retry.ts';
+import { KeyConfigError, parseLimitOverrides, parseRelayKeys, type LabelPolicy, type NamedRelayKey } from './ops/keys.ts';
 
 /**
  * The relay's whole configuration, read once from the environment at start-up.
@@ -112,6 +113,14 @@ const envSchema = z
       .min(16, 'BLOB_LINK_SECRET must be at least 16 characters (e.g. `openssl rand -hex 32`), or left unset to derive one from OPENAI_API_KEY.')
       .optional(),
     PRIVACY_POLICY_TEXT: z.string().optional(),
+    RELAY_ADMIN_KEY: z.string().optional(),
+    RATE_LIMITS: z.string().optional(),
+    REDIS_URL: urlWithScheme('REDIS_URL', ['redis:', 'rediss:']).optional(),
+    RATE_LIMIT_FAIL_MODE: z.enum(['open', 'closed'], { error: 'RATE_LIMIT_FAIL_MODE must be "open" (the default) or "closed".' }).default('open'),
+    DATABASE_URL: urlWithScheme('DATABASE_URL', ['postgres:', 'postgresql:']).optional(),
+    USAGE_DB_PATH: z.string().trim().default('data/usage.sqlite'),
+    USAGE_LEDGER: z.enum(['on', 'off'], { error: 'USAGE_LEDGER must be "on" (the default) or "off".' }).default('on'),
+    METRICS_PORT: positiveInt('METRICS_PORT', 0).refine((port) => port <= 65535, 'METRICS_PORT must be at most 65535.'),
     LOG_LEVEL: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
         error: 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent.',
@@ -128,21 +137,35 @@ const envSchema = z
           'RELAY_KEY is not set, so anyone could spend your OpenAI key through this relay. Set RELAY_KEY to one or more secret keys (comma-separated, at least 16 characters each; e.g. `openssl rand -hex 32`), or set RELAY_AUTH=off to run an open relay on purpose.',
       });
     }
-    for (const key of keys) {
-      if (key.length < MIN_RELAY_KEY_LENGTH) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['RELAY_KEY'],
-          message: `Every RELAY_KEY entry must be at least ${MIN_RELAY_KEY_LENGTH} characters long; one has ${key.length}. Generate one with \`openssl rand -hex 32\`.`,
-        });
+    let named: NamedRelayKey[] = [];
+    try {
+      named = parseRelayKeys(env.RELAY_KEY ?? '');
+    } catch (err) {
+      if (!(err instanceof KeyConfigError)) throw err;
+      for (const message of err.problems) ctx.addIssue({ code: 'custom', path: ['RELAY_KEY'], message });
+    }
+    const openaiKey = env.OPENAI_API_KEY?.trim();
+    if (named.some((k) => k.key === openaiKey)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['RELAY_KEY'],
+        message: 'A RELAY_KEY entry equals OPENAI_API_KEY: relay keys are handed to callers, so they must differ from the OpenAI key.',
+      });
+    }
+    const admin = env.RELAY_ADMIN_KEY?.trim();
+    if (admin !== undefined && admin !== '') {
+      if (admin.length < MIN_RELAY_KEY_LENGTH) {
+        ctx.addIssue({ code: 'custom', path: ['RELAY_ADMIN_KEY'], message: `RELAY_ADMIN_KEY must be at least ${MIN_RELAY_KEY_LENGTH} characters (e.g. \`openssl rand -hex 32\`).` });
       }
-      if (key === env.OPENAI_API_KEY?.trim()) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['RELAY_KEY'],
-          message: 'A RELAY_KEY entry equals OPENAI_API_KEY: relay keys are handed to callers, so they must differ from the OpenAI key.',
-        });
+      if (admin === openaiKey || named.some((k) => k.key === admin)) {
+        ctx.addIssue({ code: 'custom', path: ['RELAY_ADMIN_KEY'], message: 'RELAY_ADMIN_KEY must differ from OPENAI_API_KEY and from every RELAY_KEY.' });
       }
+    }
+    try {
+      parseLimitOverrides(env.RATE_LIMITS, named.map((k) => k.label));
+    } catch (err) {
+      if (!(err instanceof KeyConfigError)) throw err;
+      for (const message of err.problems) ctx.addIssue({ code: 'custom', path: ['RATE_LIMITS'], message });
     }
   });
 
@@ -154,7 +177,11 @@ export interface RelayConfig {
   upstreamBase: URL;
   openaiOrganization?: string;
   openaiProject?: string;
-  relayKeys: string[];
+  /** Relay keys with their labels; the label (never the key) names the caller in logs, metrics and usage. */
+  relayKeys: NamedRelayKey[];
+  /** Guards /metrics and /v1/relay/usage; without it those stay closed. */
+  adminKey?: string;
+  ops: OpsConfig;
   relayAuth: boolean;
   port: number;
   host: string;
@@ -172,6 +199,20 @@ export interface RelayConfig {
   maxInFlightPerKey: number;
   logLevel: string;
   actions: ActionConfig;
+}
+
+export interface OpsConfig {
+  /** Per-label limits from RATE_LIMITS (`*` for every label without its own). */
+  limits: Map<string, LabelPolicy>;
+  /** With REDIS_URL, limit counters live in Redis and every replica shares them. */
+  redisUrl?: string;
+  rateLimitFailOpen: boolean;
+  /** With DATABASE_URL, the usage ledger lives in PostgreSQL; otherwise in the SQLite file. */
+  databaseUrl?: string;
+  usageDbPath: string;
+  ledger: boolean;
+  /** Serve /metrics on this separate port (no key needed there) instead of behind the admin key. */
+  metricsPort?: number;
 }
 
 export interface ActionConfig {
@@ -232,7 +273,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RelayConfig {
     upstreamBase: normalizeUpstreamBase(baseRaw),
     openaiOrganization: e.OPENAI_ORGANIZATION || undefined,
     openaiProject: e.OPENAI_PROJECT || undefined,
-    relayKeys: commaList(e.RELAY_KEY),
+    relayKeys: e.RELAY_KEY ? parseRelayKeys(e.RELAY_KEY) : [],
+    adminKey: e.RELAY_ADMIN_KEY?.trim() || undefined,
+    ops: {
+      limits: parseLimitOverrides(e.RATE_LIMITS, e.RELAY_KEY ? parseRelayKeys(e.RELAY_KEY).map((k) => k.label) : []),
+      redisUrl: e.REDIS_URL?.toString(),
+      rateLimitFailOpen: e.RATE_LIMIT_FAIL_MODE === 'open',
+      databaseUrl: e.DATABASE_URL?.toString(),
+      usageDbPath: e.USAGE_DB_PATH,
+      ledger: e.USAGE_LEDGER === 'on',
+      metricsPort: e.METRICS_PORT || undefined,
+    },
     relayAuth: e.RELAY_AUTH === 'on',
     port: e.PORT,
     host: e.HOST,

@@ -14,6 +14,7 @@ import { createLocalBlobStore } from './actions/blob-store.ts';
 import type { ActionDeps } from './actions/context.ts';
 import { createFileRefFetcher } from './actions/file-refs.ts';
 import { createOpenAIClient } from './actions/openai-client.ts';
+import { createOps, type Ops } from './ops/index.ts';
 import type { Logger } from './core/logger.ts';
 
 export interface RunningRelay {
@@ -29,8 +30,9 @@ export interface RelayOverrides {
   resolveFileHost?: (hostname: string) => Promise<string[]>;
 }
 
-export function startRelay(config: RelayConfig, logger: Logger, overrides: RelayOverrides = {}): Promise<RunningRelay> {
-  const forwarder = createForwarder(config, logger);
+export async function startRelay(config: RelayConfig, logger: Logger, overrides: RelayOverrides = {}): Promise<RunningRelay> {
+  const ops = await createOps(config, logger);
+  const forwarder = createForwarder(config, ops);
   const { actions: a } = config;
   const blobs = createLocalBlobStore({ dir: a.blobDir, ttlMs: a.blobTtlMs, quotaBytes: a.blobQuotaBytes });
   const actions: ActionDeps = {
@@ -46,8 +48,9 @@ export function startRelay(config: RelayConfig, logger: Logger, overrides: Relay
       resolve: overrides.resolveFileHost,
     }),
   };
-  const app = createApp(config, { forwarder, logger, actions, contract: loadContract() });
-  return new Promise((resolve, reject) => {
+  const app = createApp(config, { forwarder, ops, logger, actions, contract: loadContract() });
+  const metricsServer = config.ops.metricsPort ? await serveMetrics(ops, config.host, config.ops.metricsPort) : undefined;
+  return new Promise<RunningRelay>((resolve, reject) => {
     // Requests @hono/node-server itself refuses (a backslash in the path, a bad Host) still get the
     // relay's own error answer rather than an empty 400.
     const listener = getRequestListener(app.fetch, {
@@ -80,10 +83,30 @@ export function startRelay(config: RelayConfig, logger: Logger, overrides: Relay
       resolve({
         server,
         url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
-        shutdown: () => (stopping ??= drain(server, forwarder, config.shutdownGraceMs, logger).finally(() => blobs.close())),
+        shutdown: () =>
+          (stopping ??= drain(server, forwarder, config.shutdownGraceMs, logger).finally(async () => {
+            blobs.close();
+            metricsServer?.close();
+            // After the drain: every finished request's usage row is queued; write them all.
+            await ops.close();
+          })),
       });
     });
   });
+}
+
+/** Prometheus metrics on a port of their own (METRICS_PORT), for scrapers inside the private network. */
+async function serveMetrics(ops: Ops, host: string, port: number): Promise<Server> {
+  const server = createServer(async (req, res) => {
+    if (req.method !== 'GET' || req.url !== '/metrics') {
+      res.writeHead(404).end();
+      return;
+    }
+    const { contentType, body } = await ops.metrics.render();
+    res.writeHead(200, { 'content-type': contentType }).end(body);
+  });
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, host, resolve));
+  return server;
 }
 
 /**

@@ -92,7 +92,10 @@ describe('relay keys', () => {
 
   test('several comma-separated keys, with spaces and empty entries, are all kept trimmed', () => {
     const config = loadConfig({ OPENAI_API_KEY: OPENAI, RELAY_KEY: ` ${KEY_A} ,  ${KEY_B},, ` });
-    expect(config.relayKeys).toEqual([KEY_A, KEY_B]);
+    expect(config.relayKeys).toEqual([
+      { label: 'key-1', key: KEY_A },
+      { label: 'key-2', key: KEY_B },
+    ]);
   });
 });
 
@@ -159,7 +162,7 @@ describe('defaults', () => {
     expect(config.host).toBe('0.0.0.0');
     expect(config.upstreamBase.origin).toBe('https://api.openai.com');
     expect(config.openaiApiKey).toBe(OPENAI);
-    expect(config.relayKeys).toEqual([KEY_A]);
+    expect(config.relayKeys).toEqual([{ label: 'key-1', key: KEY_A }]);
     expect(config.corsOrigins).toEqual(expect.arrayContaining(['https://chatgpt.com', 'https://chat.openai.com']));
     expect(config.openaiOrganization).toBeUndefined();
     expect(config.openaiProject).toBeUndefined();

@@ -475,7 +475,8 @@ describe('properties', () => {
         const seen = upstream.slice(before);
         reached += seen.length;
         for (const r of seen) expect(isAllowedUpstream(r), `${m} ${JSON.stringify(target)} → upstream ${r.method} ${r.url.href}`).toBe(true);
-        expect(seen.length).toBeLessThanOrEqual(1);
+        // A pass-through route makes one upstream call; an action may make a few (e.g. metadata, then content).
+        expect(seen.length).toBeLessThanOrEqual(target.startsWith('/v1/actions/') ? 3 : 1);
       }),
       { numRuns: 200 },
     );

@@ -223,6 +223,33 @@ function ledgerSuite(target: () => Target) {
     await store.close();
   });
 
+  test('close() waits for a flush in progress, and reports what a store that stays down loses', async () => {
+    const { state, store } = instrumented(await target().open());
+    state.delayMs = 30;
+    const errors: number[] = [];
+    const ledger = createLedger(store, { batchSize: 2, flushIntervalMs: 60_000, onError: (_e, n) => errors.push(n) });
+    ledger.record(row());
+    ledger.record(row()); // a flush starts
+    ledger.record(row());
+    await ledger.close();
+    expect(state.calls).toEqual([2, 1]);
+    expect(errors).toEqual([]);
+
+    const t2 = instrumented(await target().open());
+    t2.state.fail = true;
+    const lost: [string, number][] = [];
+    const down = createLedger(t2.store, { flushIntervalMs: 60_000, onError: (e, n) => lost.push([(e as Error).message, n]) });
+    for (let i = 0; i < 5; i++) down.record(row());
+    await down.close();
+    expect(t2.state.calls).toEqual([5, 5]); // the final flush and one retry
+    expect(lost).toEqual([
+      ['store down', 0],
+      ['store down', 0],
+      ['store down', 5],
+    ]);
+    expect(down.queueDepth).toBe(0);
+  });
+
   test('a failing store keeps rows for the next flush; past maxQueue the oldest are dropped and reported', async () => {
     const { state, store } = instrumented(await target().open());
     const errors: [string, number][] = [];

@@ -4,7 +4,8 @@ import type { RelayConfig } from '../config.ts';
 import type { RelayOperation } from '../../generated/routes.ts';
 import { RelayError, sseErrorEvent, writeError } from './errors.ts';
 import { inboundResponseHeaders, outboundRequestHeaders, upstreamIdentityHeaders } from './headers.ts';
-import type { Logger } from './logger.ts';
+import type { Ops } from '../ops/index.ts';
+import { createUsageTap, type UsageInfo, type UsageTap } from '../ops/usage-tap.ts';
 import { retryDelayMs, type RetryPolicy } from './retry.ts';
 
 /**
@@ -21,6 +22,8 @@ export interface ForwardRequest {
   /** The query string including `?`, or '' — passed through intact (repeated keys too). */
   search: string;
   requestId: string;
+  /** The caller's relay key label, for the request record (never the key). */
+  keyLabel: string;
   /** Headers the relay adds to the answer (CORS and the like). */
   extraHeaders?: Record<string, string>;
   /**
@@ -43,7 +46,7 @@ const RETRYABLE_STATUS = new Set([502, 503, 504]);
 const PREBUFFER_BYTES = 64 * 1024;
 const RETRYABLE_CODES = new Set(['ECONNECT_TIMEOUT', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
-export function createForwarder(config: RelayConfig, logger: Logger) {
+export function createForwarder(config: RelayConfig, ops: Ops) {
   const upstream = config.upstreamBase;
   const isHttps = upstream.protocol === 'https:';
   const transport = isHttps ? https : http;
@@ -58,6 +61,8 @@ export function createForwarder(config: RelayConfig, logger: Logger) {
   function forwardToOpenAI(incoming: IncomingMessage, outgoing: ServerResponse, req: ForwardRequest): Promise<void> {
     const { operation, requestId, jsonBody } = req;
     const started = performance.now();
+    const startedAt = Date.now();
+    const endInFlight = ops.metrics.requestStarted(operation.operationId);
     const method = operation.method.toUpperCase();
     const streamBody = jsonBody === undefined && (operation.body !== 'none' || method === 'POST');
     /** A complete body in hand (the proxy's, or a small JSON body read before going upstream). */
@@ -87,17 +92,31 @@ export function createForwarder(config: RelayConfig, logger: Logger) {
       let retryTimer: NodeJS.Timeout | undefined;
       let deadlineTimer: NodeJS.Timeout | undefined;
       let sse = false;
+      let upstreamMs: number | undefined;
+      let tap: UsageTap | undefined;
+      let endStream: (() => void) | undefined;
 
-      const finish = (status: number, note?: string) => {
+      const finish = (status: number, note?: string, usage?: UsageInfo) => {
         if (settled) return;
         settled = true;
         stats.inFlight--;
         clearTimeout(deadlineTimer);
         clearTimeout(retryTimer);
-        logger.info(
-          { reqId: requestId, op: operation.operationId, status, ms: Math.round(performance.now() - started), attempts: attempt, note },
-          'request',
-        );
+        endInFlight();
+        endStream?.();
+        ops.record({
+          requestId,
+          operation: operation.operationId,
+          keyLabel: req.keyLabel,
+          status,
+          startedAt,
+          ms: Math.round(performance.now() - started),
+          upstreamMs,
+          upstreamRequestId: upstreamRes?.headers['x-request-id'] as string | undefined,
+          usage,
+          attempts: attempt,
+          note,
+        });
         resolve();
       };
 
@@ -254,6 +273,7 @@ export function createForwarder(config: RelayConfig, logger: Logger) {
           return;
         }
         upstreamRes = res;
+        upstreamMs = Math.round(performance.now() - started);
         clearTimeout(deadlineTimer);
         const answerHeaders = inboundResponseHeaders(res.headers);
         Object.assign(answerHeaders, extra);
@@ -262,6 +282,11 @@ export function createForwarder(config: RelayConfig, logger: Logger) {
         if (sse) {
           answerHeaders['cache-control'] = 'no-cache';
           answerHeaders['x-accel-buffering'] = 'no';
+          endStream = ops.metrics.streamOpened();
+        }
+        // Only POSTs spend tokens: a GET of a stored response repeats its usage, which must not count twice.
+        if (ops.wantsUsage && status < 400 && method === 'POST') {
+          tap = createUsageTap(res.headers['content-type'], { contentEncoding: res.headers['content-encoding'] });
         }
 
         const cutOff = () => fail(new RelayError(502, 'OpenAI closed the connection mid-answer.', { code: 'upstream_reset' }));
@@ -271,7 +296,7 @@ export function createForwarder(config: RelayConfig, logger: Logger) {
         });
         res.on('end', () => {
           if (!outgoing.writableEnded) outgoing.end();
-          finish(status);
+          finish(status, undefined, tap?.end());
         });
 
         if (
@@ -286,6 +311,7 @@ export function createForwarder(config: RelayConfig, logger: Logger) {
         outgoing.writeHead(status, answerHeaders);
         res.on('data', (chunk: Buffer) => {
           if (!outgoing.write(chunk)) res.pause();
+          tap?.write(chunk);
         });
         outgoing.on('drain', () => res.resume());
       }

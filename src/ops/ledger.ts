@@ -152,11 +152,8 @@ export function createLedger(store: LedgerStore, opts: LedgerOptions = {}): Ledg
   function record(row: UsageRow): void {
     try {
       if (storeClosed) {
-        droppedUnreported++;
-        const n = droppedUnreported;
-        droppedUnreported = 0;
         // Deferred: record() itself never runs foreign code.
-        queueMicrotask(() => report(new Error('usage ledger is closed'), n));
+        queueMicrotask(() => report(new Error('usage ledger is closed'), 1));
         return;
       }
       items.push(row);
@@ -212,17 +209,24 @@ export function createLedger(store: LedgerStore, opts: LedgerOptions = {}): Ledg
   function close(): Promise<void> {
     closing ??= (async () => {
       clearInterval(timer);
-      try {
-        await flush().catch(() => flush()); // one retry: a transient failure should not lose the tail
-      } catch (err) {
-        const left = items.length - head;
-        if (left > 0) {
-          items = [];
-          head = 0;
-          report(err, left);
+      // Write until nothing is left (rows may still arrive meanwhile); a failing store gets one retry.
+      let failure: unknown;
+      let failures = 0;
+      while (items.length - head > 0 && failures < 2) {
+        try {
+          await flush();
+        } catch (err) {
+          failure = err;
+          failures++;
         }
       }
       storeClosed = true;
+      const left = items.length - head;
+      if (left > 0) {
+        items = [];
+        head = 0;
+        report(failure, left);
+      }
       await store.close();
     })();
     return closing;

@@ -24,6 +24,7 @@ export function registerOpenAIRoutes(app: OpenAPIHono<RelayEnv>, forwarder: Forw
         upstreamPath,
         search: queryStart === -1 ? '' : url.slice(queryStart),
         requestId: c.get('requestId'),
+        keyLabel: c.get('keyLabel'),
         extraHeaders: c.get('corsHeaders'),
       });
       return RESPONSE_ALREADY_SENT;
@@ -35,6 +36,13 @@ const pathMatchers = operations.map((op: RelayOperation) => ({
   pattern: new RegExp(`^${op.path.replace(/\{[^}]+\}/g, '[^/]+')}$`),
   method: op.method.toUpperCase(),
 }));
+
+const byRoute = new Map(operations.map((op) => [`${op.method.toUpperCase()} ${op.honoPath}`, op.operationId]));
+
+/** The operationId a matched Hono route serves (for records of answers the relay made itself). */
+export function operationIdOf(method: string, honoPath: string): string | undefined {
+  return byRoute.get(`${method} ${honoPath}`);
+}
 
 /** Methods the spec allows on a path, for an honest 405 instead of a 404. */
 export function methodsForPath(path: string): string[] {

@@ -52,6 +52,7 @@ export function registerProxyRoute(app: OpenAPIHono<RelayEnv>, config: RelayConf
     await forwarder.forwardToOpenAI(incoming, outgoing, {
       ...target,
       requestId: c.get('requestId'),
+      keyLabel: c.get('keyLabel'),
       extraHeaders: c.get('corsHeaders'),
       jsonBody: body === undefined ? null : Buffer.from(JSON.stringify(body)),
     });

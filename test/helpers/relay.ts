@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll } from 'vitest';
@@ -23,6 +26,9 @@ export async function startTestRelay(env: Record<string, string> = {}): Promise<
     RELAY_KEY: `${RELAY_KEY},${RELAY_KEY_2}`,
     PORT: '1',
     HOST: '127.0.0.1',
+    // Each relay keeps its files and usage rows to itself (test files run in parallel processes).
+    BLOB_DIR: mkdtempSync(join(tmpdir(), 'relay-blobs-')),
+    USAGE_DB_PATH: ':memory:',
     ...env,
   });
   config.port = 0;

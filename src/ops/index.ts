@@ -1,0 +1,119 @@
+import type { RelayConfig } from '../config.ts';
+import type { Logger } from '../core/logger.ts';
+import { policyFor } from './keys.ts';
+import { createLedger, openLedgerStore, type Ledger, type UsageQuery, type UsageTotal } from './ledger.ts';
+import { createMetrics, type RelayMetrics } from './metrics.ts';
+import { createMemoryRateLimiter, type LimitDecision, type RateLimiter } from './rate-limit.ts';
+import { createRedisRateLimiter } from './rate-limit-redis.ts';
+import type { UsageInfo } from './usage-tap.ts';
+
+/**
+ * Operations around every request: who (the key label), what it cost (usage), how it went (status,
+ * timing) — one record per request, fanned out to the log line, the metrics, the usage ledger and the
+ * per-key token budget. Limits are checked before a request starts.
+ */
+
+export interface RequestRecord {
+  requestId: string;
+  /** operationId, or the route path for the relay's own answers, or `unmatched`. */
+  operation: string;
+  /** Relay key label; `anonymous` when no key matched, `-` when relay auth is off. */
+  keyLabel: string;
+  status: number;
+  /** Epoch ms the request arrived. */
+  startedAt: number;
+  ms: number;
+  upstreamMs?: number;
+  upstreamRequestId?: string;
+  usage?: UsageInfo;
+  attempts?: number;
+  note?: string;
+}
+
+export interface Ops {
+  metrics: RelayMetrics;
+  /** Whether answers should be tapped for usage (the ledger or a token budget needs it). */
+  wantsUsage: boolean;
+  /** Checks the key label's limits for one more request. */
+  admit(keyLabel: string): Promise<LimitDecision>;
+  /** One finished request: log line, metrics, ledger row, tokens against the daily budget. */
+  record(r: RequestRecord): void;
+  usageTotals(q: UsageQuery): Promise<UsageTotal[]>;
+  /** Flushes the ledger and closes the stores (graceful shutdown). */
+  close(): Promise<void>;
+}
+
+export async function createOps(config: RelayConfig, logger: Logger): Promise<Ops> {
+  const metrics = createMetrics();
+  const { ops } = config;
+  let ledger: Ledger | undefined;
+  if (ops.ledger) {
+    const store = await openLedgerStore({ databaseUrl: ops.databaseUrl, sqlitePath: ops.usageDbPath });
+    ledger = createLedger(store, {
+      onError: (err, dropped) =>
+        logger.error({ err: { message: (err as Error)?.message }, dropped }, dropped ? 'usage ledger dropped rows' : 'usage ledger write failed'),
+    });
+    metrics.setLedgerQueueDepth(() => ledger!.queueDepth);
+  }
+  const limiter: RateLimiter = ops.redisUrl
+    ? createRedisRateLimiter(ops.redisUrl, {
+        failOpen: ops.rateLimitFailOpen,
+        onError: (err) => logger.error({ err: { message: (err as Error)?.message } }, 'rate limit store unreachable'),
+      })
+    : createMemoryRateLimiter();
+  const hasTokenBudget = [...ops.limits.values()].some((p) => p.tokensPerDay !== undefined);
+  const hasAnyLimit = ops.limits.size > 0;
+
+  return {
+    metrics,
+    wantsUsage: Boolean(ledger) || hasTokenBudget,
+    async admit(keyLabel) {
+      if (!hasAnyLimit) return { allowed: true };
+      const policy = policyFor(ops.limits, keyLabel);
+      if (policy.requestsPerMinute === undefined && policy.tokensPerDay === undefined) return { allowed: true };
+      return limiter.take(keyLabel, policy);
+    },
+    record(r) {
+      const { usage } = r;
+      logger.info(
+        {
+          reqId: r.requestId,
+          key: r.keyLabel,
+          op: r.operation,
+          status: r.status,
+          ms: r.ms,
+          upstreamMs: r.upstreamMs,
+          attempts: r.attempts && r.attempts > 1 ? r.attempts : undefined,
+          tokens: usage?.totalTokens,
+          note: r.note,
+        },
+        'request',
+      );
+      metrics.requestFinished({ operation: r.operation, status: r.status, keyLabel: r.keyLabel }, r.ms / 1000, r.upstreamMs !== undefined ? r.upstreamMs / 1000 : undefined);
+      if (r.status >= 500 && r.note) metrics.upstreamError(r.operation, r.note);
+      if (r.keyLabel === 'anonymous') return;
+      ledger?.record({
+        time: new Date(r.startedAt),
+        keyLabel: r.keyLabel,
+        operation: r.operation,
+        status: r.status,
+        latencyMs: r.ms,
+        upstreamMs: r.upstreamMs,
+        upstreamRequestId: r.upstreamRequestId,
+        model: usage?.model,
+        inputTokens: usage?.inputTokens,
+        outputTokens: usage?.outputTokens,
+        totalTokens: usage?.totalTokens,
+      });
+      if (hasTokenBudget && usage?.totalTokens) void limiter.addTokens(r.keyLabel, usage.totalTokens);
+    },
+    async usageTotals(q) {
+      if (!ledger) return [];
+      return ledger.totals(q);
+    },
+    async close() {
+      await ledger?.close();
+      await limiter.close();
+    },
+  };
+}
