@@ -61,7 +61,7 @@ export const routes = {
     tags: ["actions"],
     summary: "List uploaded files",
     description: "Lists files in the OpenAI account, newest first, a page at a time. Pass next_after from the answer as after to get the next page.",
-    request: { query: z.looseObject({ "purpose": z.string().optional(), "limit": z.int().min(1).max(100).optional(), "after": z.string().optional() }) },
+    request: { query: z.looseObject({ "purpose": z.string().optional(), "limit": z.coerce.number().int().min(1).max(100).optional(), "after": z.string().optional() }) },
     responses: { "200": { description: "A page of files.", content: { "application/json": { schema: ActionFileListSchema } } }, "default": { description: "Error.", content: { "application/json": { schema: ErrorSchema } } } },
   }),
   "uploadActionFiles": createRoute({
@@ -91,7 +91,7 @@ export const routes = {
     tags: ["actions"],
     summary: "List vector stores",
     description: "Lists the vector stores (searchable file collections), newest first, a page at a time. Pass next_after as after for the next page.",
-    request: { query: z.looseObject({ "limit": z.int().min(1).max(100).optional(), "after": z.string().optional() }) },
+    request: { query: z.looseObject({ "limit": z.coerce.number().int().min(1).max(100).optional(), "after": z.string().optional() }) },
     responses: { "200": { description: "A page of vector stores.", content: { "application/json": { schema: ActionVectorStoreListSchema } } }, "default": { description: "Error.", content: { "application/json": { schema: ErrorSchema } } } },
   }),
   "createActionVectorStore": createRoute({
@@ -171,7 +171,7 @@ export const routes = {
     tags: ["responses"],
     summary: "Retrieve a model response",
     description: "Returns a stored response; with stream=true it replays/resumes its SSE event stream.",
-    request: { params: z.object({ "response_id": z.string() }), query: z.looseObject({ "include": z.array(z.string()).optional(), "stream": z.boolean().optional(), "starting_after": z.int().optional(), "include_obfuscation": z.boolean().optional() }) },
+    request: { params: z.object({ "response_id": z.string() }), query: z.looseObject({ "include": z.preprocess((v) => (Array.isArray(v) ? v : [v]), z.array(z.string())).optional(), "stream": z.stringbool().optional(), "starting_after": z.coerce.number().int().optional(), "include_obfuscation": z.stringbool().optional() }) },
     responses: { "200": { description: "JSON, or an SSE stream when stream=true.", content: { "application/json": { schema: ResponseSchema }, "text/event-stream": { schema: z.string() } } }, "default": { description: "Error.", content: { "application/json": { schema: ErrorSchema } } } },
   }),
   "deleteResponse": createRoute({
@@ -198,7 +198,7 @@ export const routes = {
     operationId: "listInputItems",
     tags: ["responses"],
     summary: "List input items of a response",
-    request: { params: z.object({ "response_id": z.string() }), query: z.looseObject({ "limit": z.int().optional(), "order": z.enum(["asc","desc"]).optional(), "after": z.string().optional(), "include": z.array(z.string()).optional() }) },
+    request: { params: z.object({ "response_id": z.string() }), query: z.looseObject({ "limit": z.coerce.number().int().optional(), "order": z.enum(["asc","desc"]).optional(), "after": z.string().optional(), "include": z.preprocess((v) => (Array.isArray(v) ? v : [v]), z.array(z.string())).optional() }) },
     responses: { "200": { description: "OK", content: { "application/json": { schema: ResponseItemListSchema } } }, "default": { description: "Error.", content: { "application/json": { schema: ErrorSchema } } } },
   }),
   "Getinputtokencounts": createRoute({
@@ -226,7 +226,7 @@ export const routes = {
     operationId: "listChatCompletions",
     tags: ["chat"],
     summary: "List stored chat completions",
-    request: { query: z.looseObject({ "model": z.string().optional(), "metadata": z.record(z.string(), z.string()).optional(), "after": z.string().optional(), "limit": z.int().optional(), "order": z.enum(["asc","desc"]).optional() }) },
+    request: { query: z.looseObject({ "model": z.string().optional(), "metadata": z.record(z.string(), z.string()).optional(), "after": z.string().optional(), "limit": z.coerce.number().int().optional(), "order": z.enum(["asc","desc"]).optional() }) },
     responses: { "200": { description: "OK", content: { "application/json": { schema: ChatCompletionListSchema } } }, "default": { description: "Error.", content: { "application/json": { schema: ErrorSchema } } } },
   }),
   "createChatCompletion": createRoute({
@@ -272,7 +272,7 @@ export const routes = {
     operationId: "getChatCompletionMessages",
     tags: ["chat"],
     summary: "List messages of a stored chat completion",
-    request: { params: z.object({ "completion_id": z.string() }), query: z.looseObject({ "after": z.string().optional(), "limit": z.int().optional(), "order": z.enum(["asc","desc"]).optional() }) },
+    request: { params: z.object({ "completion_id": z.string() }), query: z.looseObject({ "after": z.string().optional(), "limit": z.coerce.number().int().optional(), "order": z.enum(["asc","desc"]).optional() }) },
     responses: { "200": { description: "OK", content: { "application/json": { schema: ChatCompletionMessageListSchema } } }, "default": { description: "Error.", content: { "application/json": { schema: ErrorSchema } } } },
   }),
   "createEmbedding": createRoute({
@@ -325,7 +325,7 @@ export const routes = {
     operationId: "listFiles",
     tags: ["files"],
     summary: "List files",
-    request: { query: z.looseObject({ "purpose": z.string().optional(), "limit": z.int().optional(), "order": z.enum(["asc","desc"]).optional(), "after": z.string().optional() }) },
+    request: { query: z.looseObject({ "purpose": z.string().optional(), "limit": z.coerce.number().int().optional(), "order": z.enum(["asc","desc"]).optional(), "after": z.string().optional() }) },
     responses: { "200": { description: "OK", content: { "application/json": { schema: ListFilesResponseSchema } } }, "default": { description: "Error.", content: { "application/json": { schema: ErrorSchema } } } },
   }),
   "createFile": createRoute({
@@ -406,7 +406,7 @@ export const routes = {
     operationId: "listVectorStores",
     tags: ["vector_stores"],
     summary: "List vector stores",
-    request: { query: z.looseObject({ "limit": z.int().optional(), "order": z.enum(["asc","desc"]).optional(), "after": z.string().optional(), "before": z.string().optional() }) },
+    request: { query: z.looseObject({ "limit": z.coerce.number().int().optional(), "order": z.enum(["asc","desc"]).optional(), "after": z.string().optional(), "before": z.string().optional() }) },
     responses: { "200": { description: "OK", content: { "application/json": { schema: ListVectorStoresResponseSchema } } }, "default": { description: "Error.", content: { "application/json": { schema: ErrorSchema } } } },
   }),
   "createVectorStore": createRoute({
@@ -460,7 +460,7 @@ export const routes = {
     operationId: "listVectorStoreFiles",
     tags: ["vector_stores"],
     summary: "List files in a vector store",
-    request: { params: z.object({ "vector_store_id": z.string() }), query: z.looseObject({ "limit": z.int().optional(), "order": z.enum(["asc","desc"]).optional(), "after": z.string().optional(), "before": z.string().optional(), "filter": z.enum(["in_progress","completed","failed","cancelled"]).optional() }) },
+    request: { params: z.object({ "vector_store_id": z.string() }), query: z.looseObject({ "limit": z.coerce.number().int().optional(), "order": z.enum(["asc","desc"]).optional(), "after": z.string().optional(), "before": z.string().optional(), "filter": z.enum(["in_progress","completed","failed","cancelled"]).optional() }) },
     responses: { "200": { description: "OK", content: { "application/json": { schema: ListVectorStoreFilesResponseSchema } } }, "default": { description: "Error.", content: { "application/json": { schema: ErrorSchema } } } },
   }),
   "createVectorStoreFile": createRoute({
@@ -543,7 +543,7 @@ export const routes = {
     operationId: "listFilesInVectorStoreBatch",
     tags: ["vector_stores"],
     summary: "List files in a vector store file batch",
-    request: { params: z.object({ "vector_store_id": z.string(), "batch_id": z.string() }), query: z.looseObject({ "limit": z.int().optional(), "order": z.enum(["asc","desc"]).optional(), "after": z.string().optional(), "before": z.string().optional(), "filter": z.enum(["in_progress","completed","failed","cancelled"]).optional() }) },
+    request: { params: z.object({ "vector_store_id": z.string(), "batch_id": z.string() }), query: z.looseObject({ "limit": z.coerce.number().int().optional(), "order": z.enum(["asc","desc"]).optional(), "after": z.string().optional(), "before": z.string().optional(), "filter": z.enum(["in_progress","completed","failed","cancelled"]).optional() }) },
     responses: { "200": { description: "OK", content: { "application/json": { schema: ListVectorStoreFilesResponseSchema } } }, "default": { description: "Error.", content: { "application/json": { schema: ErrorSchema } } } },
   }),
   "createConversation": createRoute({
@@ -588,7 +588,7 @@ export const routes = {
     operationId: "listConversationItems",
     tags: ["conversations"],
     summary: "List items in a conversation",
-    request: { params: z.object({ "conversation_id": z.string() }), query: z.looseObject({ "limit": z.int().optional(), "order": z.enum(["asc","desc"]).optional(), "after": z.string().optional(), "include": z.array(z.string()).optional() }) },
+    request: { params: z.object({ "conversation_id": z.string() }), query: z.looseObject({ "limit": z.coerce.number().int().optional(), "order": z.enum(["asc","desc"]).optional(), "after": z.string().optional(), "include": z.preprocess((v) => (Array.isArray(v) ? v : [v]), z.array(z.string())).optional() }) },
     responses: { "200": { description: "OK", content: { "application/json": { schema: ConversationItemListSchema } } }, "default": { description: "Error.", content: { "application/json": { schema: ErrorSchema } } } },
   }),
   "createConversationItems": createRoute({
@@ -597,7 +597,7 @@ export const routes = {
     operationId: "createConversationItems",
     tags: ["conversations"],
     summary: "Add items to a conversation",
-    request: { params: z.object({ "conversation_id": z.string() }), query: z.looseObject({ "include": z.array(z.string()).optional() }), body: { required: true, content: { "application/json": { schema: CreateConversationItemsRequestSchema } } } },
+    request: { params: z.object({ "conversation_id": z.string() }), query: z.looseObject({ "include": z.preprocess((v) => (Array.isArray(v) ? v : [v]), z.array(z.string())).optional() }), body: { required: true, content: { "application/json": { schema: CreateConversationItemsRequestSchema } } } },
     responses: { "200": { description: "OK", content: { "application/json": { schema: ConversationItemListSchema } } }, "default": { description: "Error.", content: { "application/json": { schema: ErrorSchema } } } },
   }),
   "getConversationItem": createRoute({
@@ -606,7 +606,7 @@ export const routes = {
     operationId: "getConversationItem",
     tags: ["conversations"],
     summary: "Retrieve a conversation item",
-    request: { params: z.object({ "conversation_id": z.string(), "item_id": z.string() }), query: z.looseObject({ "include": z.array(z.string()).optional() }) },
+    request: { params: z.object({ "conversation_id": z.string(), "item_id": z.string() }), query: z.looseObject({ "include": z.preprocess((v) => (Array.isArray(v) ? v : [v]), z.array(z.string())).optional() }) },
     responses: { "200": { description: "OK", content: { "application/json": { schema: ConversationItemSchema } } }, "default": { description: "Error.", content: { "application/json": { schema: ErrorSchema } } } },
   }),
   "deleteConversationItem": createRoute({
@@ -625,7 +625,7 @@ export const routes = {
     operationId: "ListContainers",
     tags: ["containers"],
     summary: "List containers",
-    request: { query: z.looseObject({ "limit": z.int().optional(), "order": z.enum(["asc","desc"]).optional(), "after": z.string().optional(), "name": z.string().optional() }) },
+    request: { query: z.looseObject({ "limit": z.coerce.number().int().optional(), "order": z.enum(["asc","desc"]).optional(), "after": z.string().optional(), "name": z.string().optional() }) },
     responses: { "200": { description: "OK", content: { "application/json": { schema: ContainerListSchema } } }, "default": { description: "Error.", content: { "application/json": { schema: ErrorSchema } } } },
   }),
   "CreateContainer": createRoute({
@@ -661,7 +661,7 @@ export const routes = {
     operationId: "ListContainerFiles",
     tags: ["containers"],
     summary: "List files in a container",
-    request: { params: z.object({ "container_id": z.string() }), query: z.looseObject({ "limit": z.int().optional(), "order": z.enum(["asc","desc"]).optional(), "after": z.string().optional() }) },
+    request: { params: z.object({ "container_id": z.string() }), query: z.looseObject({ "limit": z.coerce.number().int().optional(), "order": z.enum(["asc","desc"]).optional(), "after": z.string().optional() }) },
     responses: { "200": { description: "OK", content: { "application/json": { schema: ContainerFileListSchema } } }, "default": { description: "Error.", content: { "application/json": { schema: ErrorSchema } } } },
   }),
   "CreateContainerFile": createRoute({
@@ -707,7 +707,7 @@ export const routes = {
     operationId: "listBatches",
     tags: ["batches"],
     summary: "List batches",
-    request: { query: z.looseObject({ "after": z.string().optional(), "limit": z.int().optional() }) },
+    request: { query: z.looseObject({ "after": z.string().optional(), "limit": z.coerce.number().int().optional() }) },
     responses: { "200": { description: "OK", content: { "application/json": { schema: ListBatchesResponseSchema } } }, "default": { description: "Error.", content: { "application/json": { schema: ErrorSchema } } } },
   }),
   "createBatch": createRoute({
@@ -772,7 +772,7 @@ export const routes = {
     operationId: "ListVideos",
     tags: ["videos"],
     summary: "List video jobs",
-    request: { query: z.looseObject({ "limit": z.int().min(0).max(100).optional(), "order": z.enum(["asc","desc"]).optional(), "after": z.string().optional() }) },
+    request: { query: z.looseObject({ "limit": z.coerce.number().int().min(0).max(100).optional(), "order": z.enum(["asc","desc"]).optional(), "after": z.string().optional() }) },
     responses: { "200": { description: "OK", content: { "application/json": { schema: VideoListSchema } } }, "default": { description: "Error.", content: { "application/json": { schema: ErrorSchema } } } },
   }),
   "createVideo": createRoute({

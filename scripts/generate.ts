@@ -177,6 +177,19 @@ function zodCore(s: Json, depth: number): string {
 const bounds = (min: number | undefined, max: number | undefined) =>
   `${min !== undefined ? `.min(${min})` : ''}${max !== undefined ? `.max(${max})` : ''}`;
 
+/**
+ * A query parameter arrives as text (or, repeated, as a list of texts): numbers and booleans are
+ * coerced from their text, and a lone value of an array parameter becomes a one-item list.
+ */
+function zodOfQuery(schema: Json | undefined): string {
+  const type = schema?.type;
+  if (type === 'integer') return `z.coerce.number().int()${bounds(schema!.minimum, schema!.maximum)}`;
+  if (type === 'number') return `z.coerce.number()${bounds(schema!.minimum, schema!.maximum)}`;
+  if (type === 'boolean') return 'z.stringbool()';
+  if (type === 'array') return `z.preprocess((v) => (Array.isArray(v) ? v : [v]), ${zodOf(schema, 1)})`;
+  return zodOf(schema, 1);
+}
+
 function collectRefs(node: unknown, into: Set<string>): Set<string> {
   if (Array.isArray(node)) node.forEach((n) => collectRefs(n, into));
   else if (node && typeof node === 'object') {
@@ -240,7 +253,7 @@ function emitRoute(o: OperationInfo): string {
     request.push(`params: z.object({ ${o.pathParams.map((p) => `${str(p)}: z.string()`).join(', ')} })`);
   }
   if (o.queryParams.length) {
-    const fields = o.queryParams.map((p) => `${str(p.name)}: ${zodOf(p.schema, 1)}${p.required ? '' : '.optional()'}`);
+    const fields = o.queryParams.map((p) => `${str(p.name)}: ${zodOfQuery(p.schema)}${p.required ? '' : '.optional()'}`);
     request.push(`query: z.looseObject({ ${fields.join(', ')} })`);
   }
   if (op.requestBody) {

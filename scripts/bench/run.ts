@@ -566,9 +566,11 @@ function table(rows: Row[]): string {
 const roundRange = (ratios: number[]) => (ratios.length ? `${fmt(Math.min(...ratios))}–${fmt(Math.max(...ratios))}` : 'n/a');
 const fmt = (x: number, digits = 2) => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a');
 
+/** HEAD, plus `-dirty` when src/ has uncommitted changes (the relay measured is the working tree). */
 function gitCommit(): string | undefined {
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
   try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return git('rev-parse', '--short', 'HEAD') + (git('status', '--porcelain', '--', 'src', 'generated') ? '-dirty' : '');
   } catch {
     return undefined;
   }
@@ -714,6 +716,9 @@ async function main(): Promise<number> {
     directMs: round(median(firstMs(sseDirect)), 3),
     rawMs: round(median(firstMs(sseRaw)), 3),
     relayMs: round(median(firstMs(sseRelay)), 3),
+    directP10Ms: round(quantile(firstMs(sseDirect), 0.1), 3),
+    rawP10Ms: round(quantile(firstMs(sseRaw), 0.1), 3),
+    relayP10Ms: round(quantile(firstMs(sseRelay), 0.1), 3),
     directP90Ms: round(quantile(firstMs(sseDirect), 0.9), 3),
     rawP90Ms: round(quantile(firstMs(sseRaw), 0.9), 3),
     relayP90Ms: round(quantile(firstMs(sseRelay), 0.9), 3),

@@ -80,3 +80,19 @@ function findLongest(root: unknown, accept: (v: unknown) => boolean, measure: (v
   visit(root, () => {});
   return best;
 }
+
+/**
+ * A page of a list, cut to fit the answer budget before its cursor is worked out: when items had to be
+ * dropped, `has_more` is true and `next_after` is the last item kept, so paging on loses nothing.
+ */
+export function fitPage<T extends { id: string }>(items: T[], upstreamHasMore: boolean) {
+  const fitted = fitActionAnswer({ data: items });
+  const data = fitted.value.data;
+  const hasMore = upstreamHasMore || data.length < items.length;
+  return {
+    data,
+    has_more: hasMore,
+    ...(hasMore && data.length ? { next_after: data[data.length - 1].id } : {}),
+    ...(fitted.truncated ? { truncated: true } : {}),
+  };
+}

@@ -38,6 +38,11 @@ export interface FetchedFile {
 }
 
 export interface FileRefFetcher {
+  /**
+   * Checks a link (scheme, host allowlist, DNS answers) without downloading: lets an operation that
+   * handles several files refuse a bad one before it has sent any of them upstream.
+   */
+  check(ref: FileRef): Promise<void>;
   /** Opens one file: checks the link, connects, follows allowed redirects, sniffs the first bytes, then hands back a stream that still enforces the size cap while it flows (destroyed with a RelayError 413 when it passes maxBytes). */
   open(ref: FileRef, accept: readonly string[]): Promise<FetchedFile>;
 }
@@ -539,6 +544,10 @@ export function createFileRefFetcher(opts: FileRefFetcherOptions): FileRefFetche
   }
 
   return {
+    async check(ref) {
+      const url = checkUrl(ref.download_link);
+      await resolveChecked(url.hostname.toLowerCase());
+    },
     async open(ref, accept) {
       const state: Attempt = { timedOut: false };
       let timer: NodeJS.Timeout | undefined;

@@ -1,5 +1,6 @@
 import { RelayError } from '../core/errors.ts';
 import { blobLink, type ActionHandler } from './context.ts';
+import { fitPage } from './budget.ts';
 import { checkFileRefs } from './file-refs.ts';
 import { multipartBody } from './multipart.ts';
 
@@ -30,6 +31,8 @@ const summary = (f: FileObject) => ({ id: f.id, filename: f.filename, bytes: f.b
 export const uploadActionFiles: ActionHandler = async (call, deps) => {
   const refs = checkFileRefs(call.body.openaiFileIdRefs);
   const purpose: string = call.body.purpose ?? 'user_data';
+  // Every link is checked before the first upload, so a bad one cannot leave the others half-uploaded.
+  for (const ref of refs) await deps.fetcher.check(ref);
   const uploaded = [];
   // One at a time: each download streams straight into its upload, and none waits idle on another.
   for (const ref of refs) {
@@ -61,8 +64,7 @@ export const listActionFiles: ActionHandler = async (call, deps) => {
       signal: call.signal,
     }),
   ) as { data?: FileObject[]; has_more?: boolean };
-  const data = (page.data ?? []).map(summary);
-  return { data, has_more: Boolean(page.has_more), ...(page.has_more && data.length ? { next_after: data[data.length - 1].id } : {}) };
+  return fitPage((page.data ?? []).map(summary), Boolean(page.has_more));
 };
 
 export const getActionFileContent: ActionHandler = async (call, deps) => {

@@ -39,12 +39,13 @@ async function getResponse(id: string, call: ActionCall, deps: ActionDeps): Prom
 
 /** Polls until the response is done or `waitMs` (bounded by the call's deadline) runs out. */
 async function waitFor(first: UpstreamResponse, waitMs: number, call: ActionCall, deps: ActionDeps): Promise<UpstreamResponse> {
-  const until = Math.min(Date.now() + waitMs, call.deadlineAt);
+  // Stop polling early enough to answer before the action deadline.
+  const until = Math.min(Date.now() + waitMs, call.deadlineAt - 2_000);
   let current = first;
   while (!TERMINAL.has(current.status ?? 'completed')) {
     const left = timeLeft(until, 0);
-    if (left < POLL_MS) break;
-    await sleep(POLL_MS, call.signal);
+    if (left <= 0) break;
+    await sleep(Math.min(POLL_MS, left), call.signal);
     current = await getResponse(current.id, call, deps);
   }
   return current;

@@ -1,5 +1,5 @@
 import type { ActionHandler } from './context.ts';
-import { fitActionAnswer } from './budget.ts';
+import { fitActionAnswer, fitPage } from './budget.ts';
 
 /** Vector stores for a GPT: list, create, search — answers kept to what a model needs. */
 
@@ -20,8 +20,7 @@ export const listActionVectorStores: ActionHandler = async (call, deps) => {
       signal: call.signal,
     }),
   ) as { data?: VectorStore[]; has_more?: boolean };
-  const data = (page.data ?? []).map(summary);
-  return { data, has_more: Boolean(page.has_more), ...(page.has_more && data.length ? { next_after: data[data.length - 1].id } : {}) };
+  return fitPage((page.data ?? []).map(summary), Boolean(page.has_more));
 };
 
 export const createActionVectorStore: ActionHandler = async (call, deps) => {
