@@ -14,6 +14,7 @@ import { ADMIN_PATHS, registerAdminRoutes } from './routes/admin.ts';
 import type { ActionDeps } from './actions/context.ts';
 import { BLOB_ROUTE_PREFIX } from './actions/blob-links.ts';
 import { registerActionRoutes } from './routes/actions.ts';
+import { registerMcpRoutes } from './routes/mcp.ts';
 import { registerBlobRoutes } from './routes/blobs.ts';
 import { DOCUMENT_PATHS, registerDocumentRoutes } from './routes/documents.ts';
 import { registerHealthRoutes } from './routes/health.ts';
@@ -106,6 +107,7 @@ export function createApp(config: RelayConfig, deps: AppDeps) {
 
   registerProxyRoute(app, config, deps.forwarder);
   registerActionRoutes(app, deps.actions);
+  registerMcpRoutes(app, deps.actions, deps.contract);
   registerOpenAIRoutes(app, deps.forwarder);
 
   app.notFound((c) => {
