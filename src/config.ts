@@ -287,7 +287,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RelayConfig {
     relayAuth: e.RELAY_AUTH === 'on',
     port: e.PORT,
     host: e.HOST,
-    publicBaseUrl: e.PUBLIC_BASE_URL,
+    publicBaseUrl: e.PUBLIC_BASE_URL ?? renderExternalUrl(env.RENDER_EXTERNAL_URL),
     corsOrigins: commaList(e.CORS_ORIGINS),
     timeouts: {
       short: e.UPSTREAM_TIMEOUT_SHORT_MS,
@@ -327,6 +327,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RelayConfig {
       privacyPolicyText: e.PRIVACY_POLICY_TEXT,
     },
   };
+}
+
+/** Render sets RENDER_EXTERNAL_URL (https://<service>.onrender.com): a sensible public URL when none is configured. */
+function renderExternalUrl(raw: string | undefined): URL | undefined {
+  if (!raw) return undefined;
+  try {
+    const url = new URL(raw);
+    return url.protocol === 'https:' ? url : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Reads `.env` from the working directory when present; variables already set in the environment win. */

@@ -22,7 +22,21 @@ if (!config.relayAuth) {
   );
 }
 
-const relay = await startRelay(config, logger);
+let relay;
+try {
+  relay = await startRelay(config, logger);
+} catch (err) {
+  const e = err as NodeJS.ErrnoException;
+  const hint =
+    e.code === 'EADDRINUSE'
+      ? `port ${config.port} on ${config.host} is already in use: stop the other process or set PORT.`
+      : e.code === 'EACCES'
+        ? `no permission to listen on port ${config.port}: use a port above 1023 or set PORT.`
+        : `${e.message} (check DATABASE_URL, USAGE_DB_PATH, BLOB_DIR and REDIS_URL).`;
+  console.error(`The relay cannot start: ${hint}`);
+  logger.flush();
+  process.exit(1);
+}
 logger.info({ url: `http://${config.host}:${relay.server.address() && (relay.server.address() as { port: number }).port}` }, 'relay listening');
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
