@@ -1,5 +1,6 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { HttpBindings } from '@hono/node-server';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { RelayConfig } from './config.ts';
@@ -18,7 +19,7 @@ import { registerMcpRoutes } from './routes/mcp.ts';
 import { registerBlobRoutes } from './routes/blobs.ts';
 import { DOCUMENT_PATHS, registerDocumentRoutes } from './routes/documents.ts';
 import { registerHealthRoutes } from './routes/health.ts';
-import { registerOpenAIRoutes, methodsForPath, operationIdOf } from './routes/openai.ts';
+import { registerOpenAIRoutes, methodsForPath, operationForPath, operationIdOf } from './routes/openai.ts';
 import { registerProxyRoute } from './routes/proxy.ts';
 
 export interface RelayEnv {
@@ -31,6 +32,14 @@ export interface RelayEnv {
   };
 }
 export type RelayContext = Context<RelayEnv>;
+
+/**
+ * Request ids: unique, not secret. A random per-process prefix and a counter, so a busy relay does not
+ * spend a UUID's worth of work on every request.
+ */
+const REQUEST_ID_PREFIX = `req_relay_${randomBytes(6).toString('hex')}`;
+let requestCounter = 0;
+const nextRequestId = () => `${REQUEST_ID_PREFIX}${(++requestCounter).toString(36).padStart(6, '0')}`;
 
 /** Paths anyone may call without a relay key (they reveal nothing secret). */
 const PUBLIC_PATHS = new Set(['/health', '/v1/health', ...DOCUMENT_PATHS]);
@@ -65,7 +74,7 @@ export function createApp(config: RelayConfig, deps: AppDeps) {
   app.use(async (c, next) => {
     const started = performance.now();
     const startedAt = Date.now();
-    c.set('requestId', `req_relay_${randomUUID().replaceAll('-', '')}`);
+    c.set('requestId', nextRequestId());
     const { incoming } = c.env;
     const refusal = refuseMalformedRequest(incoming, config.maxUrlBytes);
     const origin = incoming.headers.origin;
@@ -78,7 +87,7 @@ export function createApp(config: RelayConfig, deps: AppDeps) {
       await next();
     }
     // Answers the relay made itself (the forwarding core records its own): CORS headers and a record.
-    if (c.res.headers.get('x-already-sent') === null) {
+    if (c.res !== RESPONSE_ALREADY_SENT) {
       const corsHeaders = c.get('corsHeaders');
       if (corsHeaders) for (const [name, value] of Object.entries(corsHeaders)) c.res.headers.set(name, value);
       const ms = Math.round(performance.now() - started);
@@ -88,7 +97,10 @@ export function createApp(config: RelayConfig, deps: AppDeps) {
         const routePath = c.req.routePath;
         deps.ops.record({
           requestId: c.get('requestId'),
-          operation: operationIdOf(c.req.method, routePath) ?? (routePath === '/*' || !routePath ? 'unmatched' : routePath),
+          operation:
+            operationIdOf(c.req.method, routePath) ??
+            operationForPath(c.req.method, c.req.path) ??
+            (routePath && routePath !== '/*' ? routePath : 'unmatched'),
           keyLabel: c.get('keyLabel') ?? 'anonymous',
           status: c.res.status,
           startedAt,

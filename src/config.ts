@@ -47,6 +47,9 @@ const urlWithScheme = (name: string, schemes: string[]) =>
     return url;
   });
 
+/** Labels the relay uses in its own records: admin requests, and requests with no valid key. */
+const RESERVED_LABELS = new Set(['admin', 'anonymous']);
+
 /** A relay key shorter than this is refused: it would be guessable by brute force against a public URL. */
 export const MIN_RELAY_KEY_LENGTH = 16;
 
@@ -143,6 +146,13 @@ const envSchema = z
     } catch (err) {
       if (!(err instanceof KeyConfigError)) throw err;
       for (const message of err.problems) ctx.addIssue({ code: 'custom', path: ['RELAY_KEY'], message });
+    }
+    for (const reserved of named.filter((k) => RESERVED_LABELS.has(k.label))) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['RELAY_KEY'],
+        message: `The label "${reserved.label}" is reserved for the relay's own records; give that RELAY_KEY entry another label.`,
+      });
     }
     const openaiKey = env.OPENAI_API_KEY?.trim();
     if (named.some((k) => k.key === openaiKey)) {

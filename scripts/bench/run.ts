@@ -253,7 +253,8 @@ function relayEnv(upstream: string, port: number, logLevel: string): Record<stri
 
 /**
  * `node src/main.ts`, its stdout (one JSON line per request at info) going to a file, as a container's
- * log driver would take it. Runs in a scratch directory so a developer's .env cannot change the setup.
+ * log driver would take it. Runs in a scratch directory so a developer's .env cannot change the setup
+ * and files the relay writes relative to its working directory (e.g. data/usage.sqlite) stay there.
  */
 async function startRelay(upstream: string, logLevel: string, name: string, nodeFlags: string[] = []): Promise<{ child: Child; url: string; startupMs: number }> {
   const port = await freePort();
@@ -526,7 +527,8 @@ function embeddingOnce(url: string): Promise<number> {
 
 async function timeStartup(kind: 'npm start' | 'node src/main.ts', upstream: string, i: number): Promise<number> {
   const port = await freePort();
-  const env = { ...process.env, NODE_OPTIONS: '', ...relayEnv(upstream, port, 'warn') };
+  // npm runs the script in the project directory: keep the relay's files (the usage ledger) out of it.
+  const env = { ...process.env, NODE_OPTIONS: '', USAGE_DB_PATH: join(tmp, 'startup-usage.sqlite'), ...relayEnv(upstream, port, 'warn') };
   const started = performance.now();
   const child =
     kind === 'npm start'

@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 
 /**
  * Relay keys are compared in constant time: both sides are hashed to 32 bytes first (so lengths never
@@ -9,7 +9,7 @@ export interface RelayKeyring {
   match(presented: string): number;
 }
 
-const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest();
+const digest = (value: string) => hash('sha256', value, 'buffer');
 
 export function relayKeyring(keys: readonly string[]): RelayKeyring {
   const digests = keys.map(digest);

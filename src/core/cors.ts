@@ -5,7 +5,8 @@
  * would edit @hono/node-server's shared RESPONSE_ALREADY_SENT object.)
  */
 const ALLOW_METHODS = 'GET,POST,DELETE,OPTIONS';
-const ALLOW_HEADERS = 'authorization,content-type,x-relay-key,openai-beta,idempotency-key,x-client-request-id';
+const ALLOW_HEADERS =
+  'authorization,content-type,accept,x-relay-key,openai-beta,idempotency-key,x-client-request-id,mcp-protocol-version,mcp-session-id';
 const EXPOSE_HEADERS = 'x-request-id,openai-processing-ms,retry-after,x-ratelimit-limit-requests,x-ratelimit-remaining-requests';
 
 export interface CorsPolicy {

@@ -61,8 +61,10 @@ export function relayAuth(
     }
     c.set('keyLabel', label);
 
-    const decision = await ops.admit(label);
-    if (!decision.allowed) return errorResponse(rateLimitError(decision), c.get('requestId'));
+    if (ops.limitsActive) {
+      const decision = await ops.admit(label);
+      if (!decision.allowed) return errorResponse(rateLimitError(decision), c.get('requestId'));
+    }
 
     // A runaway caller (one key) cannot take every upstream connection from the others.
     const inFlight = inFlightByLabel.get(label) ?? 0;

@@ -34,6 +34,8 @@ export interface Ops {
   metrics: RelayMetrics;
   /** Whether answers should be tapped for usage (the ledger or a token budget needs it). */
   wantsUsage: boolean;
+  /** False when no RATE_LIMITS are configured: the request path then skips `admit` entirely. */
+  limitsActive: boolean;
   /** Checks the key label's limits for one more request. */
   admit(keyLabel: string): Promise<LimitDecision>;
   /** One finished request: log line, metrics, ledger row, tokens against the daily budget. */
@@ -67,6 +69,7 @@ export async function createOps(config: RelayConfig, logger: Logger): Promise<Op
   return {
     metrics,
     wantsUsage: Boolean(ledger) || hasTokenBudget,
+    limitsActive: hasAnyLimit,
     async admit(keyLabel) {
       if (!hasAnyLimit) return { allowed: true };
       const policy = policyFor(ops.limits, keyLabel);
@@ -83,6 +86,7 @@ export async function createOps(config: RelayConfig, logger: Logger): Promise<Op
           status: r.status,
           ms: r.ms,
           upstreamMs: r.upstreamMs,
+          upstreamId: r.upstreamRequestId,
           attempts: r.attempts && r.attempts > 1 ? r.attempts : undefined,
           tokens: usage?.totalTokens,
           note: r.note,
@@ -91,7 +95,8 @@ export async function createOps(config: RelayConfig, logger: Logger): Promise<Op
       );
       metrics.requestFinished({ operation: r.operation, status: r.status, keyLabel: r.keyLabel }, r.ms / 1000, r.upstreamMs !== undefined ? r.upstreamMs / 1000 : undefined);
       if (r.status >= 500 && r.note) metrics.upstreamError(r.operation, r.note);
-      if (r.keyLabel === 'anonymous') return;
+      // Unauthenticated requests and admin reads (scrapes, usage queries) are not usage.
+      if (r.keyLabel === 'anonymous' || r.keyLabel === 'admin') return;
       ledger?.record({
         time: new Date(r.startedAt),
         keyLabel: r.keyLabel,

@@ -1,6 +1,86 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
+import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import type { RelayEnv } from '../app.ts';
+import { actionServerUrl, isObj } from '../actions/action-schema.ts';
 import type { ActionDeps } from '../actions/context.ts';
+import { RelayError } from '../core/errors.ts';
+import { readBodyCapped } from '../core/read-body.ts';
+import { createMcpServer, createMcpTools } from '../mcp/server.ts';
 
-/** POST/GET/DELETE /mcp: MCP over Streamable HTTP (being built). */
-export function registerMcpRoutes(_app: OpenAPIHono<RelayEnv>, _deps: ActionDeps, _contract: object): void {}
+/**
+ * POST /mcp: the action operations as MCP tools, over Streamable HTTP — the successor of GPT Actions
+ * for ChatGPT (developer mode / connectors), Claude, Codex and other MCP clients.
+ *
+ * Stateless: every POST gets a fresh MCP server and transport (no session id, no server-to-client
+ * stream), answered as one JSON body. So GET (the optional server-sent event stream) and DELETE (ending
+ * a session) answer 405, as the Streamable HTTP spec allows.
+ *
+ * /mcp is not a public path: the relay-auth middleware has already checked the relay key, the per-key
+ * request limits and the in-flight cap before this route runs, exactly as for /v1/actions/*, and the
+ * app's request record (log line, metrics, ledger row under the key's label) is written for it too:
+ * the answer goes back through Hono, not around it.
+ *
+ * OAuth, later (ChatGPT connectors want OAuth or no auth; a static bearer key works for Claude, Codex,
+ * the Inspector and ChatGPT developer mode clients that can send a header):
+ *  - serve protected-resource metadata (RFC 9728) at /.well-known/oauth-protected-resource (public path):
+ *    `{resource: "<base>/mcp", authorization_servers: ["<issuer>"], scopes_supported: [...]}`;
+ *  - on a missing or bad token answer 401 with
+ *    `WWW-Authenticate: Bearer resource_metadata="<base>/.well-known/oauth-protected-resource"`
+ *    (today relay-auth says `Bearer realm="openai-relay"`), so clients can discover the issuer;
+ *  - validate the access token (JWT signature against the issuer's JWKS, `iss`, `exp`, and `aud` equal to
+ *    this resource — RFC 8707 — or token introspection) in relay-auth, in place of the relay-key lookup,
+ *    for /mcp only (the relay keys keep working everywhere else);
+ *  - map the token's subject (or a client/group claim) to a key label, so per-key limits, the in-flight
+ *    cap and the usage ledger stay keyed exactly as they are for relay keys;
+ *  - never pass the token upstream (the OpenAI key stays the only upstream credential, as now).
+ */
+export function registerMcpRoutes(app: OpenAPIHono<RelayEnv>, deps: ActionDeps, contract: object): void {
+  // Built once, at start-up: a spec action without a handler (or a stale route table) fails here.
+  const tools = createMcpTools(contract);
+  const docInfo = isObj((contract as { info?: unknown }).info) ? (contract as { info: Record<string, unknown> }).info : {};
+  const info = {
+    name: 'openai-relay',
+    title: typeof docInfo.title === 'string' ? docInfo.title : 'OpenAI Relay',
+    version: typeof docInfo.version === 'string' ? docInfo.version : '1.0.0',
+  };
+  const { config } = deps;
+
+  app.post('/mcp', async (c) => {
+    const { incoming } = c.env;
+    const mediaType = (incoming.headers['content-type'] ?? '').split(';', 1)[0].trim().toLowerCase();
+    if (mediaType !== 'application/json') {
+      throw new RelayError(415, 'POST /mcp takes a JSON-RPC message as application/json.', { code: 'unsupported_media_type' });
+    }
+    const raw = await readBodyCapped(incoming, config.maxProxyEnvelopeBytes, 'MCP message');
+    let message: unknown;
+    try {
+      message = JSON.parse(raw.toString('utf8'));
+    } catch {
+      throw new RelayError(400, 'The MCP message is not valid JSON.', { code: 'invalid_json' });
+    }
+    // Limits count HTTP requests: a JSON-RPC batch may carry notifications, but at most one request.
+    if (Array.isArray(message) && message.filter((m) => isObj(m) && 'method' in m && 'id' in m).length > 1) {
+      throw new RelayError(400, 'Send one JSON-RPC request per HTTP request (a batch may hold at most one request).', { code: 'batch_not_supported' });
+    }
+
+    const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+    const server = createMcpServer(tools, deps, { baseUrl: actionServerUrl(config.publicBaseUrl, incoming.headers), signal: c.req.raw.signal }, info);
+    await server.connect(transport);
+    try {
+      // The body is already read and parsed; the transport only looks at the headers (Accept, protocol version).
+      const response = await transport.handleRequest(c.req.raw, { parsedBody: message });
+      response.headers.set('x-request-id', c.get('requestId'));
+      return response;
+    } finally {
+      await server.close();
+    }
+  });
+
+  app.all('/mcp', (c) => {
+    throw new RelayError(
+      405,
+      `This MCP server is stateless: send JSON-RPC messages with POST /mcp (${c.req.method} opens no event stream and ends no session).`,
+      { code: 'method_not_allowed', headers: { allow: 'POST' } },
+    );
+  });
+}

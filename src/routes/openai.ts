@@ -35,7 +35,13 @@ export function registerOpenAIRoutes(app: OpenAPIHono<RelayEnv>, forwarder: Forw
 const pathMatchers = operations.map((op: RelayOperation) => ({
   pattern: new RegExp(`^${op.path.replace(/\{[^}]+\}/g, '[^/]+')}$`),
   method: op.method.toUpperCase(),
+  operationId: op.operationId,
 }));
+
+/** The operation a request was for, even when it was answered before routing (401, 429): for its record. */
+export function operationForPath(method: string, path: string): string | undefined {
+  return pathMatchers.find((m) => m.method === method && m.pattern.test(path))?.operationId;
+}
 
 const byRoute = new Map(operations.map((op) => [`${op.method.toUpperCase()} ${op.honoPath}`, op.operationId]));
 
