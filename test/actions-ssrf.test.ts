@@ -1,15 +1,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { crc32, deflateSync } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
 import { http, HttpResponse } from 'msw';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { loadConfig } from '../src/config.ts';
-import { createLogger } from '../src/core/logger.ts';
-import { startRelay, type RunningRelay } from '../src/server.ts';
+import type { RunningRelay } from '../src/server.ts';
 import { OPENAI_BASE, useMockOpenAI } from './helpers/mock-openai.ts';
-import { OPENAI_KEY, RELAY_KEY } from './helpers/relay.ts';
+import { OPENAI_KEY, PUBLIC_FILE_HOST_DNS, RELAY_KEY, startTestRelay } from './helpers/relay.ts';
+import { makePng } from './helpers/files.ts';
 
 /**
  * openaiFileIdRefs are written by the model, so every part of them is hostile until checked. Each refusal
@@ -23,24 +21,6 @@ const MAX_BYTES = 1000;
 const openaiCalls = () => upstream.filter((r) => r.url.host === 'api.openai.com');
 const hostCalls = (host = 'files.oaiusercontent.com') => upstream.filter((r) => r.url.host === host);
 
-function makePng(width: number, height: number): Buffer {
-  const chunk = (type: string, data: Buffer) => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const typed = Buffer.concat([Buffer.from(type, 'ascii'), data]);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(typed));
-    return Buffer.concat([len, typed, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 8;
-  ihdr[9] = 6;
-  const raw = Buffer.alloc((width * 4 + 1) * height);
-  for (let y = 0; y < height; y++) randomBytes(width * 4).copy(raw, y * (width * 4 + 1) + 1);
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
-}
 
 const SMALL_PNG = makePng(4, 4); // well under MAX_BYTES
 const BIG_PNG = makePng(32, 32); // ~4 KB, over MAX_BYTES
@@ -61,23 +41,15 @@ let blobDir: string;
 
 beforeAll(async () => {
   blobDir = mkdtempSync(join(tmpdir(), 'relay-ssrf-blobs-'));
-  const config = loadConfig({
-    OPENAI_API_KEY: OPENAI_KEY,
-    RELAY_KEY,
-    PORT: '1',
-    HOST: '127.0.0.1',
-    BLOB_DIR: blobDir,
-    LOG_LEVEL: 'silent',
-    ACTION_FILE_MAX_BYTES: String(MAX_BYTES),
-    ACTION_FILE_TIMEOUT_MS: '5000',
-  });
-  config.port = 0;
-  relay = await startRelay(config, createLogger('silent'), {
-    resolveFileHost: async (host) => {
-      lookups.push(host);
-      return dnsAnswers[host] ?? ['203.0.113.10'];
+  relay = await startTestRelay(
+    { BLOB_DIR: blobDir, LOG_LEVEL: 'silent', ACTION_FILE_MAX_BYTES: String(MAX_BYTES), ACTION_FILE_TIMEOUT_MS: '5000' },
+    {
+      resolveFileHost: async (host) => {
+        lookups.push(host);
+        return dnsAnswers[host] ?? ['203.0.113.10'];
+      },
     },
-  });
+  );
 });
 afterAll(async () => {
   await relay?.shutdown();

@@ -1,16 +1,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { crc32, deflateSync } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { http, HttpResponse } from 'msw';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { loadConfig } from '../src/config.ts';
-import { createLogger } from '../src/core/logger.ts';
-import { startRelay, type RunningRelay } from '../src/server.ts';
+import type { RunningRelay } from '../src/server.ts';
 import { OPENAI_BASE, useMockOpenAI } from './helpers/mock-openai.ts';
-import { OPENAI_KEY, RELAY_KEY } from './helpers/relay.ts';
+import { OPENAI_KEY, PUBLIC_FILE_HOST_DNS, RELAY_KEY, startTestRelay } from './helpers/relay.ts';
+import { makePng } from './helpers/files.ts';
 
 /**
  * The GPT Action operations end to end: a real relay socket, the relay key, MSW playing OpenAI and
@@ -24,27 +22,8 @@ const fileHostCalls = () => upstream.filter((r) => r.url.host === 'files.oaiuser
 
 // ------------------------------------------------------------------------------------------ fixtures
 
-/** A valid RGBA PNG of random pixels (so it does not compress: 64x64 is ~16 KB, ~22 KB of base64). */
-function makePng(width = 64, height = 64): Buffer {
-  const chunk = (type: string, data: Buffer) => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const typed = Buffer.concat([Buffer.from(type, 'ascii'), data]);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(typed));
-    return Buffer.concat([len, typed, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 8; // bit depth
-  ihdr[9] = 6; // RGBA
-  const raw = Buffer.alloc((width * 4 + 1) * height);
-  for (let y = 0; y < height; y++) randomBytes(width * 4).copy(raw, y * (width * 4 + 1) + 1);
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
-}
 
-const PNG = makePng();
+const PNG = makePng(64, 64);
 const MASK = makePng(16, 16);
 const TEXT = Buffer.from('Quarterly notes\nline two\n'.repeat(20));
 const PDF = Buffer.concat([Buffer.from('%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n', 'latin1'), randomBytes(2000)]);
@@ -75,9 +54,7 @@ const dirs: string[] = [];
 async function startActionRelay(env: Record<string, string> = {}, blobDir?: string): Promise<ActionRelay> {
   const dir = blobDir ?? mkdtempSync(join(tmpdir(), 'relay-action-blobs-'));
   if (!blobDir) dirs.push(dir);
-  const config = loadConfig({ OPENAI_API_KEY: OPENAI_KEY, RELAY_KEY, PORT: '1', HOST: '127.0.0.1', BLOB_DIR: dir, LOG_LEVEL: 'silent', ...env });
-  config.port = 0;
-  const relay = await startRelay(config, createLogger('silent'), { resolveFileHost: async () => ['203.0.113.10'] });
+  const relay = await startTestRelay({ BLOB_DIR: dir, LOG_LEVEL: 'silent', ...env }, PUBLIC_FILE_HOST_DNS);
   const wrapped: ActionRelay = {
     ...relay,
     blobDir: dir,

@@ -2,8 +2,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { crc32, deflateSync } from 'node:zlib';
-import { randomBytes } from 'node:crypto';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
@@ -11,13 +9,12 @@ import { http, HttpResponse } from 'msw';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { operations } from '../generated/routes.ts';
 import { loadContract } from '../src/actions/action-schema.ts';
-import { loadConfig } from '../src/config.ts';
-import { createLogger } from '../src/core/logger.ts';
 import { createMcpTools } from '../src/mcp/server.ts';
 import { buildToolList, McpToolError, type McpTool } from '../src/mcp/tools.ts';
-import { startRelay, type RunningRelay } from '../src/server.ts';
+import type { RunningRelay } from '../src/server.ts';
 import { OPENAI_BASE, useMockOpenAI } from './helpers/mock-openai.ts';
-import { OPENAI_KEY, RELAY_KEY, RELAY_KEY_2, startTestRelay, type TestRelay } from './helpers/relay.ts';
+import { OPENAI_KEY, PUBLIC_FILE_HOST_DNS, RELAY_KEY, RELAY_KEY_2, startTestRelay, type TestRelay } from './helpers/relay.ts';
+import { makePng } from './helpers/files.ts';
 
 /**
  * The MCP door (POST /mcp): the SDK's own client over a real socket, the relay key as a bearer token, MSW
@@ -30,25 +27,6 @@ const openaiCalls = () => upstream.filter((r) => r.url.host === 'api.openai.com'
 const FILES = 'https://files.oaiusercontent.com';
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/mcp/${name}`, import.meta.url));
 
-/** A valid RGBA PNG of random pixels. */
-function makePng(width = 16, height = 16): Buffer {
-  const chunk = (type: string, data: Buffer) => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const typed = Buffer.concat([Buffer.from(type, 'ascii'), data]);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(typed));
-    return Buffer.concat([len, typed, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 8;
-  ihdr[9] = 6;
-  const raw = Buffer.alloc((width * 4 + 1) * height);
-  for (let y = 0; y < height; y++) randomBytes(width * 4).copy(raw, y * (width * 4 + 1) + 1);
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
-}
 const PNG = makePng();
 
 // ------------------------------------------------------------------------------------------ relays and clients
@@ -65,11 +43,7 @@ async function testRelay(env: Record<string, string> = {}): Promise<TestRelay> {
 
 /** Like test/helpers/relay.ts, but with fixed public DNS for the file host (openaiFileIdRefs downloads). */
 async function fileRelay(): Promise<RunningRelay> {
-  const dir = mkdtempSync(join(tmpdir(), 'relay-mcp-blobs-'));
-  dirs.push(dir);
-  const config = loadConfig({ OPENAI_API_KEY: OPENAI_KEY, RELAY_KEY, PORT: '1', HOST: '127.0.0.1', BLOB_DIR: dir, USAGE_DB_PATH: ':memory:', LOG_LEVEL: 'silent' });
-  config.port = 0;
-  const relay = await startRelay(config, createLogger('silent'), { resolveFileHost: async () => ['203.0.113.10'] });
+  const relay = await startTestRelay({ LOG_LEVEL: 'silent' }, PUBLIC_FILE_HOST_DNS);
   relays.push(relay);
   return relay;
 }

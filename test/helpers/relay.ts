@@ -6,7 +6,7 @@ import pino from 'pino';
 import { afterAll } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/core/logger.ts';
-import { startRelay, type RunningRelay } from '../../src/server.ts';
+import { startRelay, type RelayOverrides, type RunningRelay } from '../../src/server.ts';
 
 export const OPENAI_KEY = 'sk-test-server-key-0123456789abcdef';
 export const RELAY_KEY = 'relay-key-one-0123456789';
@@ -19,8 +19,11 @@ export interface TestRelay extends RunningRelay {
   call(path: string, init?: RequestInit): Promise<Response>;
 }
 
+/** A fixed public DNS answer for file hosts (openaiFileIdRefs downloads are mocked, DNS is not). */
+export const PUBLIC_FILE_HOST_DNS: RelayOverrides = { resolveFileHost: async () => ['203.0.113.10'] };
+
 /** Starts a relay on 127.0.0.1:<random port> in this process, with log lines captured. */
-export async function startTestRelay(env: Record<string, string> = {}): Promise<TestRelay> {
+export async function startTestRelay(env: Record<string, string> = {}, overrides: RelayOverrides = {}): Promise<TestRelay> {
   const config = loadConfig({
     OPENAI_API_KEY: OPENAI_KEY,
     RELAY_KEY: `${RELAY_KEY},${RELAY_KEY_2}`,
@@ -40,7 +43,7 @@ export async function startTestRelay(env: Record<string, string> = {}): Promise<
     },
   });
   const logger = createLogger(env.LOG_LEVEL ?? 'info', sink as unknown as pino.DestinationStream);
-  const relay = await startRelay(config, logger);
+  const relay = await startRelay(config, logger, overrides);
   return {
     ...relay,
     logs,
