@@ -361,6 +361,8 @@ export async function generate(specPath?: string): Promise<Map<string, string>> 
     ['upstream-client.ts', UPSTREAM_CLIENT],
     ['schemas.ts', emitSchemas(spec)],
     ['routes.ts', emitRoutes(spec, ops)],
+    // The spec itself as JSON: what the relay serves and derives its action schema and MCP tools from.
+    ['contract.json', `${JSON.stringify(spec, null, 1)}\n`],
   ]);
 }
 

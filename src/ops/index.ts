@@ -4,7 +4,6 @@ import { policyFor } from './keys.ts';
 import { createLedger, openLedgerStore, type Ledger, type UsageQuery, type UsageTotal } from './ledger.ts';
 import { createMetrics, type RelayMetrics } from './metrics.ts';
 import { createMemoryRateLimiter, type LimitDecision, type RateLimiter } from './rate-limit.ts';
-import { createRedisRateLimiter } from './rate-limit-redis.ts';
 import type { UsageInfo } from './usage-tap.ts';
 
 /**
@@ -57,8 +56,9 @@ export async function createOps(config: RelayConfig, logger: Logger): Promise<Op
     });
     metrics.setLedgerQueueDepth(() => ledger!.queueDepth);
   }
+  // ioredis is loaded only when Redis is configured.
   const limiter: RateLimiter = ops.redisUrl
-    ? createRedisRateLimiter(ops.redisUrl, {
+    ? (await import('./rate-limit-redis.ts')).createRedisRateLimiter(ops.redisUrl, {
         failOpen: ops.rateLimitFailOpen,
         onError: (err) => logger.error({ err: { message: (err as Error)?.message } }, 'rate limit store unreachable'),
       })

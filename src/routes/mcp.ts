@@ -1,11 +1,9 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
-import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import type { RelayEnv } from '../app.ts';
 import { actionServerUrl, isObj } from '../actions/action-schema.ts';
 import type { ActionDeps } from '../actions/context.ts';
 import { RelayError } from '../core/errors.ts';
 import { readBodyCapped } from '../core/read-body.ts';
-import { createMcpServer, createMcpTools } from '../mcp/server.ts';
 
 /**
  * POST /mcp: the action operations as MCP tools, over Streamable HTTP — the successor of GPT Actions
@@ -35,8 +33,12 @@ import { createMcpServer, createMcpTools } from '../mcp/server.ts';
  *  - never pass the token upstream (the OpenAI key stays the only upstream credential, as now).
  */
 export function registerMcpRoutes(app: OpenAPIHono<RelayEnv>, deps: ActionDeps, contract: object): void {
-  // Built once, at start-up: a spec action without a handler (or a stale route table) fails here.
-  const tools = createMcpTools(contract);
+  // The MCP SDK is a large module tree: it loads in the background once the relay is up (and at the latest
+  // on the first /mcp request), so it never delays start-up. Building the tools checks that every spec
+  // action has a handler and that the route table is fresh; a failure answers every /mcp request.
+  let loading: Promise<McpRuntime> | undefined;
+  const load = () => (loading ??= loadMcpRuntime(contract));
+  setTimeout(() => void load().catch(() => {}), 250).unref();
   const docInfo = isObj((contract as { info?: unknown }).info) ? (contract as { info: Record<string, unknown> }).info : {};
   const info = {
     name: 'openai-relay',
@@ -63,7 +65,8 @@ export function registerMcpRoutes(app: OpenAPIHono<RelayEnv>, deps: ActionDeps, 
       throw new RelayError(400, 'Send one JSON-RPC request per HTTP request (a batch may hold at most one request).', { code: 'batch_not_supported' });
     }
 
-    const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+    const { tools, createMcpServer, Transport } = await load();
+    const transport = new Transport({ sessionIdGenerator: undefined, enableJsonResponse: true });
     const server = createMcpServer(tools, deps, { baseUrl: actionServerUrl(config.publicBaseUrl, incoming.headers), signal: c.req.raw.signal }, info);
     await server.connect(transport);
     try {
@@ -83,4 +86,14 @@ export function registerMcpRoutes(app: OpenAPIHono<RelayEnv>, deps: ActionDeps, 
       { code: 'method_not_allowed', headers: { allow: 'POST' } },
     );
   });
+}
+
+type McpRuntime = Awaited<ReturnType<typeof loadMcpRuntime>>;
+
+async function loadMcpRuntime(contract: object) {
+  const [{ createMcpServer, createMcpTools }, { WebStandardStreamableHTTPServerTransport }] = await Promise.all([
+    import('../mcp/server.ts'),
+    import('@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js'),
+  ]);
+  return { tools: createMcpTools(contract), createMcpServer, Transport: WebStandardStreamableHTTPServerTransport };
 }
