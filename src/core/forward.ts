@@ -50,7 +50,7 @@ export function createForwarder(config: RelayConfig, ops: Ops) {
   const upstream = config.upstreamBase;
   const isHttps = upstream.protocol === 'https:';
   const transport = isHttps ? https : http;
-  const agentOptions = { keepAlive: true, maxSockets: 512, maxFreeSockets: 64, scheduling: 'lifo' as const };
+  const agentOptions = { keepAlive: true, noDelay: true, maxSockets: 512, maxFreeSockets: 64, scheduling: 'lifo' as const };
   const agent = isHttps ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
   const identity = upstreamIdentityHeaders(config);
   const basePath = upstream.pathname === '/' ? '' : upstream.pathname;
