@@ -1,9 +1,10 @@
-import http, { type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { http as mswHttp, HttpResponse } from 'msw';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { startLocalUpstream, type LocalUpstream } from './helpers/local-upstream.ts';
 import { OPENAI_BASE, useMockOpenAI } from './helpers/mock-openai.ts';
 import { OPENAI_KEY, RELAY_KEY, RELAY_KEY_2, startTestRelay, type TestRelay } from './helpers/relay.ts';
+import { rawRequest, type RawAnswer } from './helpers/raw-http.ts';
 
 /**
  * Which headers cross the relay. A real loopback upstream records the raw headers it receives (an
@@ -58,42 +59,8 @@ beforeEach(() => {
   respond = defaultRespond;
 });
 
-interface RawAnswer {
-  status: number;
-  headers: IncomingHttpHeaders;
-  rawHeaders: string[];
-  body: string;
-}
 
-/** A request exactly as written: no header filtering, no path normalisation. */
-function raw(
-  baseUrl: string,
-  opts: { method?: string; path: string; headers?: OutgoingHttpHeaders; body?: string | Buffer; waitForContinue?: boolean },
-): Promise<RawAnswer> {
-  const { hostname, port } = new URL(baseUrl);
-  const headers: OutgoingHttpHeaders = { ...opts.headers };
-  const names = Object.keys(headers).map((n) => n.toLowerCase());
-  if (opts.body !== undefined && !names.includes('content-length') && !names.includes('transfer-encoding')) {
-    headers['content-length'] = Buffer.byteLength(opts.body);
-  }
-  return new Promise((resolve, reject) => {
-    const req = http.request({ hostname, port, method: opts.method ?? 'GET', path: opts.path, headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () =>
-        resolve({ status: res.statusCode!, headers: res.headers, rawHeaders: res.rawHeaders, body: Buffer.concat(chunks).toString('utf8') }),
-      );
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    if (opts.waitForContinue) {
-      req.on('continue', () => req.end(opts.body));
-      req.flushHeaders();
-    } else {
-      req.end(opts.body);
-    }
-  });
-}
+const raw = rawRequest;
 
 describe('request headers (caller → OpenAI)', () => {
   const body = JSON.stringify({ model: 'text-embedding-3-small', input: 'hello' });

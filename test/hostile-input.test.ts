@@ -1,4 +1,4 @@
-import http, { type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import net from 'node:net';
 import fc from 'fast-check';
 import { http as mswHttp, HttpResponse } from 'msw';
@@ -6,6 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest'
 import { operations } from '../generated/routes.ts';
 import { OPENAI_BASE, useMockOpenAI, type SeenRequest } from './helpers/mock-openai.ts';
 import { RELAY_KEY, startTestRelay, type TestRelay } from './helpers/relay.ts';
+import { rawRequest as httpRequestAsWritten } from './helpers/raw-http.ts';
 
 /**
  * Hostile input, table-driven: every case must end in a 4xx and not one upstream request. Then two
@@ -50,34 +51,9 @@ interface Answer {
   body: string;
 }
 
-/** node:http sends the path byte for byte (no dot-segment resolution or re-encoding, unlike fetch/URL). */
+/** A request on a direct route, path byte for byte, with the relay key. */
 function direct(method: string, path: string, opts: { headers?: OutgoingHttpHeaders; body?: string | Buffer; chunks?: string[] } = {}): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      { host: '127.0.0.1', port, method, path, agent: false, headers: { authorization: AUTH, ...opts.headers } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
-      },
-    );
-    if (opts.chunks) {
-      // Chunked upload, no Content-Length; the relay may answer (and hang up) before all of it is written.
-      req.on('error', () => {});
-      const queue = [...opts.chunks];
-      const next = () => {
-        const chunk = queue.shift();
-        if (chunk === undefined) return req.end();
-        req.write(chunk);
-        setTimeout(next, 2);
-      };
-      next();
-    } else {
-      req.on('error', reject);
-      req.end(opts.body);
-    }
-  });
+  return httpRequestAsWritten(relay.url, { method, path, headers: { authorization: AUTH, ...opts.headers }, body: opts.body, chunks: opts.chunks });
 }
 
 /** Raw bytes on a socket, for what node:http refuses to send: control characters, unicode, CONNECT, unknown methods. */

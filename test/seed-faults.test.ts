@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import http, { type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { http as mswHttp, HttpResponse } from 'msw';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -7,6 +6,7 @@ import { ConfigError, loadConfig } from '../src/config.ts';
 import { startLocalUpstream } from './helpers/local-upstream.ts';
 import { OPENAI_BASE, useMockOpenAI } from './helpers/mock-openai.ts';
 import { OPENAI_KEY, RELAY_KEY, RELAY_KEY_2, startTestRelay, type TestRelay } from './helpers/relay.ts';
+import { rawRequest, type RawAnswer } from './helpers/raw-http.ts';
 
 /**
  * One regression test per fault of the old Python relay (shared/reference/seed-relay.md, "Its faults")
@@ -21,47 +21,8 @@ afterAll(() => relay.shutdown());
 
 const AUTH = { authorization: `Bearer ${RELAY_KEY}` };
 
-interface RawAnswer {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
 
-/** node:http sends the path byte for byte: no dot-segment resolution, no re-encoding (fetch/URL would). */
-function raw(
-  baseUrl: string,
-  opts: { method?: string; path: string; headers?: OutgoingHttpHeaders; body?: string | Buffer; chunks?: Buffer[] },
-): Promise<RawAnswer> {
-  const { hostname, port } = new URL(baseUrl);
-  const headers: OutgoingHttpHeaders = { ...opts.headers };
-  const names = Object.keys(headers).map((n) => n.toLowerCase());
-  if (opts.body !== undefined && !names.includes('content-length') && !names.includes('transfer-encoding')) {
-    headers['content-length'] = Buffer.byteLength(opts.body);
-  }
-  return new Promise((resolve, reject) => {
-    const req = http.request({ hostname, port, method: opts.method ?? 'GET', path: opts.path, headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
-    if (opts.chunks) {
-      // Chunked upload; the relay may answer (and hang up) before all of it is written.
-      req.on('error', () => {});
-      const queue = [...opts.chunks];
-      const next = () => {
-        const chunk = queue.shift();
-        if (!chunk) return req.end();
-        req.write(chunk);
-        setTimeout(next, 5);
-      };
-      next();
-    } else {
-      req.on('error', reject);
-      req.end(opts.body);
-    }
-  });
-}
+const raw = rawRequest;
 
 function expectOpenAIErrorShape(body: string) {
   const parsed = JSON.parse(body) as { error: Record<string, unknown> };
