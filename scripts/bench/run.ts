@@ -57,6 +57,8 @@ const USAGE = `usage: node scripts/bench/run.ts [options]
   --profile-level L    LOG_LEVEL for the profiled relay (default warn)
   --out FILE           JSON results (default bench-results/latest.json)
   --check              exit 1 when a target is missed
+  --relay-env K=V      extra environment for the relay (repeatable), e.g. USAGE_LEDGER=off to see a
+                       feature's cost; the default run measures the relay as deployed
   --help`;
 
 const { values: flags } = parseArgs({
@@ -77,6 +79,7 @@ const { values: flags } = parseArgs({
     'profile-level': { type: 'string', default: 'warn' },
     out: { type: 'string' },
     check: { type: 'boolean', default: false },
+    'relay-env': { type: 'string', multiple: true, default: [] },
     help: { type: 'boolean', default: false },
   },
 });
@@ -248,8 +251,18 @@ function relayEnv(upstream: string, port: number, logLevel: string): Record<stri
     HOST: '127.0.0.1',
     PORT: String(port),
     LOG_LEVEL: logLevel,
+    ...extraRelayEnv,
   };
 }
+
+/** --relay-env K=V pairs. */
+const extraRelayEnv: Record<string, string> = Object.fromEntries(
+  (flags['relay-env'] as string[]).map((pair) => {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new Error(`--relay-env takes KEY=VALUE (got "${pair}")`);
+    return [pair.slice(0, eq), pair.slice(eq + 1)];
+  }),
+);
 
 /**
  * `node src/main.ts`, its stdout (one JSON line per request at info) going to a file, as a container's
