@@ -230,6 +230,55 @@ describe('forwarding', () => {
   });
 });
 
+describe('the action budget (the proxy is a GPT Action operation)', () => {
+  test('an answer under 100,000 characters comes back byte for byte', async () => {
+    const text = '{"object":"list",  "data":[{"id":"file-1","filename":"a.txt"}],"has_more":false}';
+    server.use(mswHttp.get(`${OPENAI_BASE}/v1/files`, () => new HttpResponse(text, { headers: { 'content-type': 'application/json' } })));
+    const res = await proxy({ method: 'GET', path: '/v1/files' });
+    expect(res.headers.get('x-relay-truncated')).toBeNull();
+    expect(await res.text()).toBe(text);
+  });
+
+  test('a list over 100,000 characters is cut to fit: truncated, has_more and last_id follow the items kept', async () => {
+    const data = Array.from({ length: 200 }, (_, i) => ({ id: `file-${String(i).padStart(3, '0')}`, object: 'file', filename: `${'n'.repeat(2000)}-${i}.txt` }));
+    server.use(
+      mswHttp.get(`${OPENAI_BASE}/v1/files`, () =>
+        HttpResponse.json({ object: 'list', data, first_id: 'file-000', last_id: 'file-199', has_more: false }),
+      ),
+    );
+    const res = await proxy({ method: 'GET', path: '/v1/files', query: { limit: 200 } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-relay-truncated')).toBe('true');
+    const text = await res.text();
+    expect(text.length).toBeLessThan(100_000);
+    const body = JSON.parse(text) as { data: { id: string }[]; has_more: boolean; last_id: string; truncated: boolean };
+    expect(body.truncated).toBe(true);
+    expect(body.has_more).toBe(true);
+    expect(body.data.length).toBeGreaterThan(10);
+    expect(body.data.length).toBeLessThan(200);
+    expect(body.last_id).toBe(body.data[body.data.length - 1].id);
+    expect(body.data.map((d) => d.id)).toEqual(data.slice(0, body.data.length).map((d) => d.id));
+  });
+
+  test('the proxy answers within the action deadline, whatever the operation\'s own timeout class', async () => {
+    const quick = await startTestRelay({ ACTION_DEADLINE_MS: '700' });
+    try {
+      server.use(mswHttp.post(`${OPENAI_BASE}/v1/responses`, () => new Promise<Response>(() => {})));
+      const started = performance.now();
+      const res = await quick.call('/v1/proxy', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ method: 'POST', path: '/v1/responses', body: { model: 'gpt-5', input: 'slow' } }),
+      });
+      expect(res.status).toBe(504);
+      expect(performance.now() - started).toBeLessThan(3_000);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('upstream_timeout');
+    } finally {
+      await quick.shutdown();
+    }
+  });
+});
+
 describe('refusals: OpenAI error shape, zero upstream requests', () => {
   const notJson = operations.filter(
     (op) =>

@@ -5,9 +5,12 @@ import { OPENAI_KEY, RELAY_KEY } from './helpers/relay.ts';
 
 let upstream: LocalUpstream;
 let relay: ChildRelay;
+let arrived!: () => void;
+const requestArrived = new Promise<void>((resolve) => (arrived = resolve));
 
 beforeAll(async () => {
   upstream = await startLocalUpstream((_req, res) => {
+    arrived();
     setTimeout(() => {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end('{"object":"list","data":[]}');
@@ -22,7 +25,8 @@ afterAll(async () => {
 
 test('SIGTERM lets the in-flight request finish, refuses new ones, and exits 0', async () => {
   const inFlight = fetch(`${relay.url}/v1/models`, { headers: { authorization: `Bearer ${RELAY_KEY}` } });
-  await new Promise((r) => setTimeout(r, 200));
+  // SIGTERM once the request is surely in flight (it has reached upstream), not merely sent.
+  await requestArrived;
   const exited = relay.stop('SIGTERM');
   await new Promise((r) => setTimeout(r, 100));
   await expect(fetch(`${relay.url}/health`)).rejects.toThrow();

@@ -31,6 +31,13 @@ export interface ForwardRequest {
    * stream; `null` sends no body. Being replayable, such a request can be retried.
    */
   jsonBody?: Buffer | null;
+  /** A tighter deadline than the operation's class (the proxy serves GPT Actions: 45 s per call). */
+  deadlineMs?: number;
+  /**
+   * Shortens a JSON answer longer than `maxChars` characters (a GPT Action takes at most 100,000): only
+   * such answers are held and refitted; shorter ones stream through untouched.
+   */
+  fitAnswer?: { maxChars: number; fit(value: unknown): { value: unknown; truncated: boolean } };
 }
 
 export interface ForwardStats {
@@ -72,7 +79,7 @@ export function createForwarder(config: RelayConfig, ops: Ops) {
     let prefix: Buffer[] = [];
     let prefixBytes = 0;
     const cap = operation.body === 'multipart' ? config.maxUploadBytes : config.maxJsonBodyBytes;
-    const deadlineMs = config.timeouts[operation.timeout];
+    const deadlineMs = Math.min(config.timeouts[operation.timeout], req.deadlineMs ?? Infinity);
     const extra = req.extraHeaders ?? {};
     const headers = outboundRequestHeaders(incoming.headers, identity, streamBody);
     if (heldBody !== undefined) {
@@ -308,6 +315,17 @@ export function createForwarder(config: RelayConfig, ops: Ops) {
           relayErrorAnswer(res, outgoing, status, answerHeaders, redact);
           return;
         }
+        const fitter = req.fitAnswer;
+        if (
+          fitter &&
+          !sse &&
+          status < 300 &&
+          String(res.headers['content-type'] ?? '').startsWith('application/json') &&
+          !(Number(res.headers['content-length']) <= fitter.maxChars)
+        ) {
+          relayFittedAnswer(res, outgoing, status, answerHeaders, fitter, tap);
+          return;
+        }
         outgoing.writeHead(status, answerHeaders);
         res.on('data', (chunk: Buffer) => {
           if (!outgoing.write(chunk)) res.pause();
@@ -396,6 +414,49 @@ function relayErrorAnswer(
   });
   res.prependOnceListener('end', () => {
     const body = Buffer.from(redact(Buffer.concat(chunks).toString('utf8')), 'utf8');
+    headers['content-length'] = body.length;
+    outgoing.writeHead(status, headers);
+    outgoing.end(body);
+  });
+}
+
+/** Most of an over-long JSON answer the relay will hold to refit it; a larger one is refused. */
+const MAX_FITTED_ANSWER_BYTES = 32 * 1024 * 1024;
+
+/** Holds a JSON answer that may be too long for its caller, and shortens it (saying so) only if it is. */
+function relayFittedAnswer(
+  res: IncomingMessage,
+  outgoing: ServerResponse,
+  status: number,
+  headers: OutgoingHttpHeaders,
+  fitter: NonNullable<ForwardRequest['fitAnswer']>,
+  tap: UsageTap | undefined,
+): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  res.on('data', (chunk: Buffer) => {
+    size += chunk.length;
+    if (size > MAX_FITTED_ANSWER_BYTES) {
+      res.destroy();
+      outgoing.destroy();
+      return;
+    }
+    chunks.push(chunk);
+    tap?.write(chunk);
+  });
+  res.prependOnceListener('end', () => {
+    let body = Buffer.concat(chunks, size);
+    if (body.length > fitter.maxChars) {
+      try {
+        const fitted = fitter.fit(JSON.parse(body.toString('utf8')));
+        if (fitted.truncated) {
+          body = Buffer.from(JSON.stringify(fitted.value), 'utf8');
+          headers['x-relay-truncated'] = 'true';
+        }
+      } catch {
+        // Not JSON after all: pass it on as it came.
+      }
+    }
     headers['content-length'] = body.length;
     outgoing.writeHead(status, headers);
     outgoing.end(body);

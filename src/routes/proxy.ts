@@ -8,10 +8,13 @@ import { RelayError } from '../core/errors.ts';
 import type { Forwarder } from '../core/forward.ts';
 import { resolveProxyTarget } from '../core/proxy-target.ts';
 import { readBodyCapped } from '../core/read-body.ts';
+import { fitUpstreamAnswer, MAX_ACTION_ANSWER_CHARS } from '../actions/budget.ts';
 
 /**
  * POST /v1/proxy: one JSON operation that reaches every JSON OpenAI operation of the route table — a GPT
- * Action may declare only 30 operations. A thin adapter: parse and check the envelope, then hand the
+ * Action may declare only 30 operations. Being part of the action surface, it answers within the action
+ * deadline, and an answer over 100,000 characters is shortened (lists cut, long text trimmed,
+ * `truncated: true`, header `x-relay-truncated: true`); every other answer is OpenAI's, byte for byte. A thin adapter: parse and check the envelope, then hand the
  * resolved operation to the same forwarding core as the direct routes.
  */
 export function registerProxyRoute(app: OpenAPIHono<RelayEnv>, config: RelayConfig, forwarder: Forwarder): void {
@@ -55,6 +58,9 @@ export function registerProxyRoute(app: OpenAPIHono<RelayEnv>, config: RelayConf
       keyLabel: c.get('keyLabel'),
       extraHeaders: c.get('corsHeaders'),
       jsonBody: body === undefined ? null : Buffer.from(JSON.stringify(body)),
+      // The proxy serves GPT Actions: an answer within their 45 s, and under their 100,000 characters.
+      deadlineMs: config.actions.deadlineMs,
+      fitAnswer: { maxChars: MAX_ACTION_ANSWER_CHARS, fit: fitUpstreamAnswer },
     });
     return RESPONSE_ALREADY_SENT;
   });
