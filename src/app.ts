@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { OpenAPIHono } from '@hono/zod-openapi';
@@ -8,7 +7,9 @@ import { corsPolicy } from './core/cors.ts';
 import { errorResponse, RelayError } from './core/errors.ts';
 import type { Forwarder } from './core/forward.ts';
 import type { Logger } from './core/logger.ts';
+import type { Gate } from './core/gate.ts';
 import { relayAuth } from './core/relay-auth.ts';
+import { nextRequestId } from './core/request-id.ts';
 import { refuseMalformedRequest } from './core/request-guard.ts';
 import type { Ops } from './ops/index.ts';
 import { ADMIN_PATHS, registerAdminRoutes } from './routes/admin.ts';
@@ -33,14 +34,6 @@ export interface RelayEnv {
 }
 export type RelayContext = Context<RelayEnv>;
 
-/**
- * Request ids: unique, not secret. A random per-process prefix and a counter, so a busy relay does not
- * spend a UUID's worth of work on every request.
- */
-const REQUEST_ID_PREFIX = `req_relay_${randomBytes(6).toString('hex')}`;
-let requestCounter = 0;
-const nextRequestId = () => `${REQUEST_ID_PREFIX}${(++requestCounter).toString(36).padStart(6, '0')}`;
-
 /** Paths anyone may call without a relay key (they reveal nothing secret). */
 const PUBLIC_PATHS = new Set(['/health', '/v1/health', ...DOCUMENT_PATHS]);
 /** Signed blob links carry their own proof (an HMAC), checked by the blob route: ChatGPT fetches them keyless. */
@@ -49,6 +42,7 @@ const isPublicPath = (path: string) => PUBLIC_PATHS.has(path) || path.startsWith
 export interface AppDeps {
   forwarder: Forwarder;
   ops: Ops;
+  gate: Gate;
   logger: Logger;
   actions: ActionDeps;
   /** schemas/openapi.yaml, parsed once at start-up. */
@@ -114,7 +108,7 @@ export function createApp(config: RelayConfig, deps: AppDeps) {
   registerDocumentRoutes(app, config, deps.contract);
   registerBlobRoutes(app, deps.actions.blobs, deps.actions.links);
 
-  app.use(relayAuth(config, deps.ops, { isPublic: isPublicPath, isAdmin: (path) => ADMIN_PATHS.has(path) }));
+  app.use(relayAuth(deps.gate, { isPublic: isPublicPath, isAdmin: (path) => ADMIN_PATHS.has(path) }));
   registerAdminRoutes(app, deps.ops, { metricsOnMainPort: config.ops.metricsPort === undefined });
 
   registerProxyRoute(app, config, deps.forwarder);

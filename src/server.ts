@@ -7,7 +7,9 @@ import { getRequestListener } from '@hono/node-server';
 import { createApp } from './app.ts';
 import type { RelayConfig } from './config.ts';
 import { errorResponse, RelayError } from './core/errors.ts';
+import { createPassThroughDoor } from './core/fast-path.ts';
 import { createForwarder } from './core/forward.ts';
+import { createGate } from './core/gate.ts';
 import { loadContract } from './actions/action-schema.ts';
 import { createBlobLinks } from './actions/blob-links.ts';
 import { createLocalBlobStore } from './actions/blob-store.ts';
@@ -48,7 +50,9 @@ export async function startRelay(config: RelayConfig, logger: Logger, overrides:
       resolve: overrides.resolveFileHost,
     }),
   };
-  const app = createApp(config, { forwarder, ops, logger, actions, contract: loadContract() });
+  const gate = createGate(config, ops);
+  const app = createApp(config, { forwarder, ops, gate, logger, actions, contract: loadContract() });
+  const passThrough = createPassThroughDoor(config, { forwarder, gate, ops });
   const metricsServer = config.ops.metricsPort ? await serveMetrics(ops, config.host, config.ops.metricsPort) : undefined;
   return new Promise<RunningRelay>((resolve, reject) => {
     // Requests @hono/node-server itself refuses (a backslash in the path, a bad Host) still get the
@@ -71,7 +75,10 @@ export async function startRelay(config: RelayConfig, logger: Logger, overrides:
         // Node would answer a missing Host with a bare 400; the adapter's error handler answers it in OpenAI's shape.
         requireHostHeader: false,
       },
-      listener,
+      // Plain pass-through calls take the short door to the forwarding core; everything else, the app.
+      (incoming, outgoing) => {
+        if (!passThrough(incoming, outgoing)) void listener(incoming, outgoing);
+      },
     );
     server.listen(config.port, config.host);
     answerMalformedRequests(server);

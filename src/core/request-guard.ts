@@ -11,6 +11,10 @@ export function refuseMalformedRequest(incoming: IncomingMessage, maxUrlBytes: n
   if (incoming.httpVersionMajor !== 1) {
     return new RelayError(400, 'Only HTTP/1.x requests are served.', { code: 'bad_request' });
   }
+  // HTTP/1.1 requires a Host header (RFC 9112 §3.2).
+  if (incoming.httpVersionMinor === 1 && !incoming.headers.host) {
+    return new RelayError(400, 'HTTP/1.1 requests need a Host header.', { code: 'bad_request' });
+  }
   // HEAD would run as a GET upstream (downloading a whole file to throw it away): actions and SDKs never send it.
   if (incoming.method === 'HEAD') {
     return new RelayError(405, 'HEAD is not supported; use GET.', { code: 'method_not_allowed', headers: { allow: 'GET, POST, DELETE' } });

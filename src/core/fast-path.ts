@@ -1,0 +1,112 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { operations, type RelayOperation } from '../../generated/routes.ts';
+import type { RelayConfig } from '../config.ts';
+import type { Ops } from '../ops/index.ts';
+import { writeError, type RelayError } from './errors.ts';
+import type { Forwarder } from './forward.ts';
+import type { Gate } from './gate.ts';
+import { canonicalUpstreamPath } from './path-params.ts';
+import { refuseMalformedRequest } from './request-guard.ts';
+import { nextRequestId } from './request-id.ts';
+
+/**
+ * The pass-through door: the plain, happy case of an OpenAI call (an SDK request with a valid relay key
+ * to one of the spec's pass-through operations) goes from node's request straight to the forwarding core,
+ * without building a Web Request and a Hono context around it — measured at about half the relay's
+ * per-request CPU. It applies the same request guard, the same gate (key, limits, in-flight cap) and the
+ * same core as the Hono app, and hands every other request to the app untouched: browsers (CORS),
+ * anything malformed, unknown or unauthenticated, the relay's own endpoints. Those answers stay in one
+ * place; this door only ever forwards, or refuses a request the gate refused after counting it.
+ */
+export type PassThroughDoor = (incoming: IncomingMessage, outgoing: ServerResponse) => boolean;
+
+interface Route {
+  method: string;
+  pattern: RegExp;
+  names: string[];
+  operation: RelayOperation;
+}
+
+export function createPassThroughDoor(config: RelayConfig, deps: { forwarder: Forwarder; gate: Gate; ops: Ops }): PassThroughDoor {
+  const { forwarder, gate, ops } = deps;
+  // The generated table's order (literal segments first) is the router's order; a match on one of the
+  // relay's own operations means the request is not a pass-through, whatever else would match.
+  const exact = new Map<string, RelayOperation>();
+  const routes: Route[] = [];
+  for (const operation of operations) {
+    const method = operation.method.toUpperCase();
+    if (operation.pathParams.length === 0) {
+      const key = `${method} ${operation.path}`;
+      if (!exact.has(key)) exact.set(key, operation);
+      continue;
+    }
+    routes.push({
+      method,
+      pattern: new RegExp(`^${operation.path.replace(/\{[^}]+\}/g, '([^/]+)')}$`),
+      names: [...operation.pathParams],
+      operation,
+    });
+  }
+
+  const match = (method: string, path: string): { operation: RelayOperation; params: Record<string, string> } | undefined => {
+    const operation = exact.get(`${method} ${path}`);
+    if (operation) return { operation, params: {} };
+    for (const route of routes) {
+      if (route.method !== method) continue;
+      const found = route.pattern.exec(path);
+      if (!found) continue;
+      const params: Record<string, string> = {};
+      for (let i = 0; i < route.names.length; i++) params[route.names[i]] = decodeURIComponent(found[i + 1]);
+      return { operation: route.operation, params };
+    }
+    return undefined;
+  };
+
+  const refuse = (outgoing: ServerResponse, err: RelayError, requestId: string, operation: RelayOperation, label: string, startedAt: number, started: number) => {
+    writeError(outgoing, err, requestId);
+    ops.record({ requestId, operation: operation.operationId, keyLabel: label, status: err.status, startedAt, ms: Math.round(performance.now() - started) });
+  };
+
+  const forward = (incoming: IncomingMessage, outgoing: ServerResponse, operation: RelayOperation, upstreamPath: string, search: string, label: string, requestId: string, startedAt: number, started: number) => {
+    const full = gate.enter(label);
+    if (full) return refuse(outgoing, full, requestId, operation, label, startedAt, started);
+    void forwarder
+      .forwardToOpenAI(incoming, outgoing, { operation, upstreamPath, search, requestId, keyLabel: label })
+      .finally(() => gate.leave(label));
+  };
+
+  return (incoming, outgoing) => {
+    const method = incoming.method;
+    if ((method !== 'GET' && method !== 'POST' && method !== 'DELETE') || incoming.headers.origin !== undefined) return false;
+    if (refuseMalformedRequest(incoming, config.maxUrlBytes)) return false;
+    const url = incoming.url ?? '';
+    const queryStart = url.indexOf('?');
+    const path = queryStart === -1 ? url : url.slice(0, queryStart);
+    let found;
+    let upstreamPath: string;
+    try {
+      found = match(method, path);
+      if (!found || found.operation.kind !== 'passthrough') return false;
+      upstreamPath = canonicalUpstreamPath(found.operation.path, found.params);
+    } catch {
+      return false; // bad encoding or a refused parameter: the app answers it
+    }
+    const who = gate.identify(incoming.headers);
+    if ('error' in who) return false;
+
+    const started = performance.now();
+    const startedAt = Date.now();
+    const requestId = nextRequestId();
+    const { operation } = found;
+    const search = queryStart === -1 ? '' : url.slice(queryStart);
+    if (!gate.limited) {
+      forward(incoming, outgoing, operation, upstreamPath, search, who.label, requestId, startedAt, started);
+    } else {
+      void gate.admit(who.label).then((refusal) => {
+        if (refusal) refuse(outgoing, refusal, requestId, operation, who.label, startedAt, started);
+        else forward(incoming, outgoing, operation, upstreamPath, search, who.label, requestId, startedAt, started);
+      });
+    }
+    return true;
+  };
+}

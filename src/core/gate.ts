@@ -1,0 +1,82 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { RelayConfig } from '../config.ts';
+import type { Ops } from '../ops/index.ts';
+import { rateLimitError } from '../ops/rate-limit.ts';
+import { presentedKeys, relayKeyring } from './auth.ts';
+import { RelayError } from './errors.ts';
+
+/**
+ * Who may call, and how much: relay keys (constant-time), the admin key, per-label limits and in-flight
+ * caps. One gate, used by both doors into the relay (the Hono app and the pass-through fast path), so a
+ * rule holds the same whichever way a request comes in.
+ */
+export interface Gate {
+  /** The caller's key label, or the 401 to answer. With RELAY_AUTH=off every caller is `-`. */
+  identify(headers: IncomingHttpHeaders): { label: string } | { error: RelayError };
+  /** The 401/403 to answer on an admin path, or undefined when the admin key was presented. */
+  checkAdmin(headers: IncomingHttpHeaders): RelayError | undefined;
+  /** True when per-label limits are configured (so `admit` must be awaited). */
+  readonly limited: boolean;
+  /** The 429/503 to answer when `label` is over a limit, else undefined. */
+  admit(label: string): Promise<RelayError | undefined>;
+  /** Takes an in-flight slot for `label` (give it back with `leave`), or the 429 when all are taken. */
+  enter(label: string): RelayError | undefined;
+  leave(label: string): void;
+}
+
+const AUTH_HEADERS = { 'www-authenticate': 'Bearer realm="openai-relay"' };
+
+export function createGate(config: RelayConfig, ops: Ops): Gate {
+  const keyring = relayKeyring(config.relayKeys.map((k) => k.key));
+  const adminKeyring = config.adminKey ? relayKeyring([config.adminKey]) : undefined;
+  const inFlightByLabel = new Map<string, number>();
+
+  const unauthorized = (missing: boolean, admin = false) =>
+    new RelayError(
+      401,
+      missing
+        ? `Missing ${admin ? 'admin' : 'relay'} key. Send it as \`Authorization: Bearer <key>\`${admin ? '' : ' or `X-Relay-Key: <key>`'}.`
+        : admin
+          ? 'Incorrect admin key provided: this path needs RELAY_ADMIN_KEY.'
+          : 'Incorrect relay key provided. Use one of the keys configured in RELAY_KEY (not an OpenAI key).',
+      { code: missing ? 'missing_relay_key' : 'invalid_relay_key', headers: AUTH_HEADERS },
+    );
+
+  return {
+    identify(headers) {
+      if (!config.relayAuth) return { label: '-' };
+      const presented = presentedKeys(headers.authorization, headers['x-relay-key']);
+      for (const key of presented) {
+        const index = keyring.match(key);
+        if (index !== -1) return { label: config.relayKeys[index].label };
+      }
+      return { error: unauthorized(presented.length === 0) };
+    },
+    checkAdmin(headers) {
+      if (!adminKeyring) return new RelayError(403, 'Admin endpoints are off: set RELAY_ADMIN_KEY to use them.', { code: 'admin_disabled' });
+      const presented = presentedKeys(headers.authorization, headers['x-relay-key']);
+      return presented.some((key) => adminKeyring.match(key) !== -1) ? undefined : unauthorized(presented.length === 0, true);
+    },
+    limited: ops.limitsActive,
+    async admit(label) {
+      const decision = await ops.admit(label);
+      return decision.allowed ? undefined : rateLimitError(decision);
+    },
+    // A runaway caller (one key) cannot take every upstream connection from the others.
+    enter(label) {
+      const inFlight = inFlightByLabel.get(label) ?? 0;
+      if (inFlight >= config.maxInFlightPerKey) {
+        return new RelayError(429, `Too many concurrent requests for this relay key (limit ${config.maxInFlightPerKey}); retry when one finishes.`, {
+          type: 'rate_limit_error',
+          code: 'too_many_concurrent_requests',
+          headers: { 'retry-after': '1' },
+        });
+      }
+      inFlightByLabel.set(label, inFlight + 1);
+      return undefined;
+    },
+    leave(label) {
+      inFlightByLabel.set(label, (inFlightByLabel.get(label) ?? 1) - 1);
+    },
+  };
+}
