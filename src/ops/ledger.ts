@@ -261,6 +261,8 @@ export interface OpenLedgerStoreOptions {
   databaseUrl?: string;
   /** SQLite database file; its directory is created. */
   sqlitePath: string;
+  /** SQLite only: false runs it on the calling thread (default: its own worker thread; `:memory:` never). */
+  sqliteThread?: boolean;
   /** Postgres only: keep the tables in this schema (created if missing) instead of `public`. */
   schema?: string;
 }
@@ -272,9 +274,15 @@ export async function openLedgerStore(opts: OpenLedgerStoreOptions): Promise<Led
     const { createPostgresStore } = await import('./ledger-postgres.ts');
     store = createPostgresStore({ connectionString: opts.databaseUrl, schema: opts.schema });
   } else {
-    const { createSqliteStore } = await import('./ledger-sqlite.ts');
     if (opts.sqlitePath !== ':memory:') mkdirSync(dirname(resolve(opts.sqlitePath)), { recursive: true });
-    store = createSqliteStore(opts.sqlitePath);
+    if (opts.sqliteThread === false || opts.sqlitePath === ':memory:') {
+      const { createSqliteStore } = await import('./ledger-sqlite.ts');
+      store = createSqliteStore(opts.sqlitePath);
+    } else {
+      // A file ledger writes on its own thread: SQLite's synchronous inserts stay off the request path.
+      const { createSqliteThreadStore } = await import('./ledger-sqlite-thread.ts');
+      store = createSqliteThreadStore(opts.sqlitePath);
+    }
   }
   try {
     await store.migrate();
