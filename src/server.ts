@@ -66,6 +66,7 @@ export async function startRelay(config: RelayConfig, logger: Logger, overrides:
     });
     // Node's 300 s whole-request timeout would cut long uploads; the forwarding core enforces its own
     // per-class deadlines. Slow headers (slowloris) are still cut by headersTimeout.
+    const active = { count: 0 };
     const server = createServer(
       {
         requestTimeout: 0,
@@ -77,6 +78,10 @@ export async function startRelay(config: RelayConfig, logger: Logger, overrides:
       },
       // Plain pass-through calls take the short door to the forwarding core; everything else, the app.
       (incoming, outgoing) => {
+        // Every request counts for the drain on shutdown: forwarded ones, and actions or MCP calls that
+        // may wait on OpenAI for tens of seconds.
+        active.count++;
+        outgoing.once('close', () => active.count--);
         if (!passThrough(incoming, outgoing)) void listener(incoming, outgoing);
       },
     );
@@ -91,7 +96,8 @@ export async function startRelay(config: RelayConfig, logger: Logger, overrides:
         server,
         url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
         shutdown: () =>
-          (stopping ??= drain(server, forwarder, config.shutdownGraceMs, logger).finally(async () => {
+          (stopping ??= drain(server, active, config.shutdownGraceMs, logger).finally(async () => {
+            forwarder.close();
             blobs.close();
             metricsServer?.close();
             // After the drain: every finished request's usage row is queued; write them all.
@@ -143,17 +149,16 @@ function answerMalformedRequests(server: Server): void {
   });
 }
 
-async function drain(server: Server, forwarder: ReturnType<typeof createForwarder>, graceMs: number, logger: Logger): Promise<void> {
-  logger.info({ inFlight: forwarder.stats.inFlight }, 'shutting down: draining in-flight requests');
+async function drain(server: Server, active: { count: number }, graceMs: number, logger: Logger): Promise<void> {
+  logger.info({ inFlight: active.count }, 'shutting down: draining in-flight requests');
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
   const deadline = Date.now() + graceMs;
-  while (forwarder.stats.inFlight > 0 && Date.now() < deadline) {
+  while (active.count > 0 && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 50));
     server.closeIdleConnections();
   }
-  if (forwarder.stats.inFlight > 0) logger.warn({ inFlight: forwarder.stats.inFlight }, 'grace period over: closing remaining connections');
+  if (active.count > 0) logger.warn({ inFlight: active.count }, 'grace period over: closing remaining connections');
   server.closeAllConnections();
-  forwarder.close();
   await closed;
 }
