@@ -312,7 +312,8 @@ export function createForwarder(config: RelayConfig, ops: Ops) {
           res.headers['content-encoding'] === undefined &&
           Number(res.headers['content-length'] ?? 0) <= MAX_REDACTED_ERROR_BYTES
         ) {
-          relayErrorAnswer(res, outgoing, status, answerHeaders, redact);
+          // Error answers are small; the key is redacted from them in case upstream ever echoes it.
+          relayHeldAnswer(res, outgoing, status, answerHeaders, MAX_REDACTED_ERROR_BYTES, (body) => Buffer.from(redact(body.toString('utf8')), 'utf8'));
           return;
         }
         const fitter = req.fitAnswer;
@@ -323,7 +324,7 @@ export function createForwarder(config: RelayConfig, ops: Ops) {
           String(res.headers['content-type'] ?? '').startsWith('application/json') &&
           !(Number(res.headers['content-length']) <= fitter.maxChars)
         ) {
-          relayFittedAnswer(res, outgoing, status, answerHeaders, fitter, tap);
+          relayHeldAnswer(res, outgoing, status, answerHeaders, MAX_FITTED_ANSWER_BYTES, fitHeldAnswer(fitter, answerHeaders), (chunk) => tap?.write(chunk));
           return;
         }
         outgoing.writeHead(status, answerHeaders);
@@ -393,74 +394,56 @@ function retryAfterMs(res: IncomingMessage): number {
   return Number.isNaN(date) ? 0 : Math.max(0, date - Date.now());
 }
 
-/** Buffers a (small) upstream error answer so a secret it might echo is redacted before the caller sees it. */
-function relayErrorAnswer(
+/**
+ * Holds a bounded upstream answer whole, lets `rewrite` change it, then sends it with its own length:
+ * for the few answers the relay must see entire (error bodies, to redact; over-long action answers, to
+ * shorten). Past `maxBytes` the answer is cut rather than held.
+ */
+function relayHeldAnswer(
   res: IncomingMessage,
   outgoing: ServerResponse,
   status: number,
   headers: OutgoingHttpHeaders,
-  redact: (text: string) => string,
+  maxBytes: number,
+  rewrite: (body: Buffer) => Buffer,
+  onChunk?: (chunk: Buffer) => void,
 ): void {
   const chunks: Buffer[] = [];
   let size = 0;
   res.on('data', (chunk: Buffer) => {
     size += chunk.length;
-    if (size > MAX_REDACTED_ERROR_BYTES) {
+    if (size > maxBytes) {
       res.destroy();
       outgoing.destroy();
       return;
     }
     chunks.push(chunk);
+    onChunk?.(chunk);
   });
   res.prependOnceListener('end', () => {
-    const body = Buffer.from(redact(Buffer.concat(chunks).toString('utf8')), 'utf8');
+    const body = rewrite(Buffer.concat(chunks, size));
     headers['content-length'] = body.length;
     outgoing.writeHead(status, headers);
     outgoing.end(body);
   });
 }
 
-/** Most of an over-long JSON answer the relay will hold to refit it; a larger one is refused. */
+/** Most of an over-long JSON answer the relay will hold to refit it; a larger one is cut. */
 const MAX_FITTED_ANSWER_BYTES = 32 * 1024 * 1024;
 
-/** Holds a JSON answer that may be too long for its caller, and shortens it (saying so) only if it is. */
-function relayFittedAnswer(
-  res: IncomingMessage,
-  outgoing: ServerResponse,
-  status: number,
-  headers: OutgoingHttpHeaders,
-  fitter: NonNullable<ForwardRequest['fitAnswer']>,
-  tap: UsageTap | undefined,
-): void {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  res.on('data', (chunk: Buffer) => {
-    size += chunk.length;
-    if (size > MAX_FITTED_ANSWER_BYTES) {
-      res.destroy();
-      outgoing.destroy();
-      return;
+/** Shortens a JSON answer (saying so in `x-relay-truncated`) only when it is longer than allowed. */
+function fitHeldAnswer(fitter: NonNullable<ForwardRequest['fitAnswer']>, headers: OutgoingHttpHeaders) {
+  return (body: Buffer): Buffer => {
+    if (body.length <= fitter.maxChars) return body;
+    try {
+      const fitted = fitter.fit(JSON.parse(body.toString('utf8')));
+      if (!fitted.truncated) return body;
+      headers['x-relay-truncated'] = 'true';
+      return Buffer.from(JSON.stringify(fitted.value), 'utf8');
+    } catch {
+      return body; // not JSON after all: pass it on as it came
     }
-    chunks.push(chunk);
-    tap?.write(chunk);
-  });
-  res.prependOnceListener('end', () => {
-    let body = Buffer.concat(chunks, size);
-    if (body.length > fitter.maxChars) {
-      try {
-        const fitted = fitter.fit(JSON.parse(body.toString('utf8')));
-        if (fitted.truncated) {
-          body = Buffer.from(JSON.stringify(fitted.value), 'utf8');
-          headers['x-relay-truncated'] = 'true';
-        }
-      } catch {
-        // Not JSON after all: pass it on as it came.
-      }
-    }
-    headers['content-length'] = body.length;
-    outgoing.writeHead(status, headers);
-    outgoing.end(body);
-  });
+  };
 }
 
 export function makeRedactor(secrets: string[]): (text: string) => string {

@@ -25,3 +25,20 @@ export function readBodyCapped(incoming: IncomingMessage, cap: number, what: str
     incoming.on('error', () => reject(new RelayError(400, `The ${what} was cut off.`, { code: 'request_aborted' })));
   });
 }
+
+/**
+ * A small JSON body the relay itself parses (proxy envelope, MCP message): application/json only, capped
+ * while read, parsed once; each refusal an OpenAI-shaped 4xx naming `what` was wrong.
+ */
+export async function readJsonBody(incoming: IncomingMessage, cap: number, what: string, expected: string): Promise<unknown> {
+  const mediaType = (incoming.headers['content-type'] ?? '').split(';', 1)[0].trim().toLowerCase();
+  if (mediaType !== 'application/json') {
+    throw new RelayError(415, `This endpoint takes ${expected} as application/json.`, { code: 'unsupported_media_type' });
+  }
+  const raw = await readBodyCapped(incoming, cap, what);
+  try {
+    return JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw new RelayError(400, `The ${what} is not valid JSON.`, { code: 'invalid_json' });
+  }
+}

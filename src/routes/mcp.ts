@@ -3,7 +3,7 @@ import type { RelayEnv } from '../app.ts';
 import { actionServerUrl, isObj } from '../actions/action-schema.ts';
 import type { ActionDeps } from '../actions/context.ts';
 import { RelayError } from '../core/errors.ts';
-import { readBodyCapped } from '../core/read-body.ts';
+import { readJsonBody } from '../core/read-body.ts';
 
 /**
  * POST /mcp: the action operations as MCP tools, over Streamable HTTP — the successor of GPT Actions
@@ -49,17 +49,7 @@ export function registerMcpRoutes(app: OpenAPIHono<RelayEnv>, deps: ActionDeps, 
 
   app.post('/mcp', async (c) => {
     const { incoming } = c.env;
-    const mediaType = (incoming.headers['content-type'] ?? '').split(';', 1)[0].trim().toLowerCase();
-    if (mediaType !== 'application/json') {
-      throw new RelayError(415, 'POST /mcp takes a JSON-RPC message as application/json.', { code: 'unsupported_media_type' });
-    }
-    const raw = await readBodyCapped(incoming, config.maxProxyEnvelopeBytes, 'MCP message');
-    let message: unknown;
-    try {
-      message = JSON.parse(raw.toString('utf8'));
-    } catch {
-      throw new RelayError(400, 'The MCP message is not valid JSON.', { code: 'invalid_json' });
-    }
+    const message = await readJsonBody(incoming, config.maxProxyEnvelopeBytes, 'MCP message', 'a JSON-RPC message');
     // Limits count HTTP requests: a JSON-RPC batch may carry notifications, but at most one request.
     if (Array.isArray(message) && message.filter((m) => isObj(m) && 'method' in m && 'id' in m).length > 1) {
       throw new RelayError(400, 'Send one JSON-RPC request per HTTP request (a batch may hold at most one request).', { code: 'batch_not_supported' });

@@ -7,7 +7,7 @@ import type { RelayEnv } from '../app.ts';
 import { RelayError } from '../core/errors.ts';
 import type { Forwarder } from '../core/forward.ts';
 import { resolveProxyTarget } from '../core/proxy-target.ts';
-import { readBodyCapped } from '../core/read-body.ts';
+import { readJsonBody } from '../core/read-body.ts';
 import { fitUpstreamAnswer, MAX_ACTION_ANSWER_CHARS } from '../actions/budget.ts';
 
 /**
@@ -22,17 +22,7 @@ export function registerProxyRoute(app: OpenAPIHono<RelayEnv>, config: RelayConf
   app.openAPIRegistry.registerPath(route);
   app.post('/v1/proxy', async (c) => {
     const { incoming, outgoing } = c.env;
-    const mediaType = (incoming.headers['content-type'] ?? '').split(';', 1)[0].trim().toLowerCase();
-    if (mediaType !== 'application/json') {
-      throw new RelayError(415, 'POST /v1/proxy takes an application/json envelope {method, path, query?, body?}.', { code: 'unsupported_media_type' });
-    }
-    const raw = await readBodyCapped(incoming, config.maxProxyEnvelopeBytes, 'proxy envelope');
-    let json: unknown;
-    try {
-      json = JSON.parse(raw.toString('utf8'));
-    } catch {
-      throw new RelayError(400, 'The proxy envelope is not valid JSON.', { code: 'invalid_json' });
-    }
+    const json = await readJsonBody(incoming, config.maxProxyEnvelopeBytes, 'proxy envelope', 'an envelope {method, path, query?, body?}');
     const parsed = ProxyRequestSchema.safeParse(json);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
