@@ -13,6 +13,7 @@ import { createBlobLinks } from '../src/actions/blob-links.ts';
 import { createLocalBlobStore, isBlobId, newBlobId, type BlobMeta, type BlobStore } from '../src/actions/blob-store.ts';
 import { RelayError } from '../src/core/errors.ts';
 import { contentDisposition, registerBlobRoutes } from '../src/routes/blobs.ts';
+import { refusal } from './helpers/assertions.ts';
 
 /** The blob store (local directory), signed links, and the public download route. */
 
@@ -59,16 +60,6 @@ function slowStream(chunks: Buffer[], gapMs = 1): Readable {
   );
 }
 
-async function refusal(promise: Promise<unknown>): Promise<RelayError> {
-  const err = await promise.then(
-    () => {
-      throw new Error('expected a refusal');
-    },
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(RelayError);
-  return err as RelayError;
-}
 
 const filesIn = (d: string) => readdirSync(d).sort();
 

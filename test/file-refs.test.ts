@@ -13,6 +13,7 @@ import {
 import { mimeAccepted, sniffMime } from '../src/actions/sniff.ts';
 import { RelayError } from '../src/core/errors.ts';
 import { useMockOpenAI } from './helpers/mock-openai.ts';
+import { refusal } from './helpers/assertions.ts';
 
 /**
  * Safe fetching of openaiFileIdRefs: MSW plays OpenAI's file host; DNS is injected (public TEST-NET
@@ -49,16 +50,6 @@ async function drain(stream: Readable): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-async function refusal(promise: Promise<unknown>): Promise<RelayError> {
-  const err = await promise.then(
-    () => {
-      throw new Error('expected a refusal');
-    },
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(RelayError);
-  return err as RelayError;
-}
 
 /** A body that never says how long it is, delivered in chunks. */
 function chunked(chunks: Buffer[], opts: { hang?: boolean } = {}) {

@@ -1,21 +1,10 @@
 import { register as globalRegistry } from 'prom-client';
 import { describe, expect, test } from 'vitest';
 import { createMetrics, DURATION_BUCKETS } from '../src/ops/metrics.ts';
+import { sample } from './helpers/assertions.ts';
 
 /** Prometheus metrics on a per-relay registry: names, labels, bounded cardinality, scrape-time gauges. */
 
-/** The value of one sample line, `name{labels} value`, or undefined when absent. */
-function sample(body: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
-  for (const line of body.split('\n')) {
-    if (line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const have = m[2] ? m[2].split(/,(?=[a-zA-Z_]+=")/) : [];
-    if (have.length === wanted.length && wanted.every((w) => have.includes(w))) return Number(m[3]);
-  }
-  return undefined;
-}
 
 describe('metrics', () => {
   test('requests: counter by operation, status and key label; duration histograms', async () => {

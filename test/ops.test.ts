@@ -7,6 +7,7 @@ import { http, HttpResponse } from 'msw';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { OPENAI_BASE, useMockOpenAI } from './helpers/mock-openai.ts';
 import { OPENAI_KEY, startTestRelay, type TestRelay } from './helpers/relay.ts';
+import { sample } from './helpers/assertions.ts';
 
 /**
  * Operations features end to end, through a real relay on loopback with MSW playing OpenAI: named keys in
@@ -87,18 +88,6 @@ async function lineSince(relay: TestRelay, mark: number, match: Partial<LogLine>
   );
 }
 
-/** The value of one Prometheus sample line `name{labels} value` whose labels are exactly `labels`. */
-function sample(body: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
-  for (const line of body.split('\n')) {
-    if (line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const have = m[2] ? m[2].split(/,(?=[a-zA-Z_]+=")/) : [];
-    if (have.length === wanted.length && wanted.every((w) => have.includes(w))) return Number(m[3]);
-  }
-  return undefined;
-}
 
 async function freePort(): Promise<number> {
   const srv = createServer();

@@ -2,7 +2,7 @@ import http from 'node:http';
 import { http as mswHttp, HttpResponse } from 'msw';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { operations, type RelayOperation } from '../generated/routes.ts';
-import { OPENAI_BASE, useMockOpenAI } from './helpers/mock-openai.ts';
+import { heldSseStream, OPENAI_BASE, useMockOpenAI } from './helpers/mock-openai.ts';
 import { OPENAI_KEY, RELAY_KEY, RELAY_KEY_2, startTestRelay, type TestRelay } from './helpers/relay.ts';
 
 /**
@@ -18,7 +18,6 @@ beforeAll(async () => {
 });
 afterAll(() => relay.shutdown());
 
-const encoder = new TextEncoder();
 
 function proxy(envelope: unknown, init: { headers?: Record<string, string> } = {}): Promise<Response> {
   return relay.call('/v1/proxy', {
@@ -188,23 +187,12 @@ describe('forwarding', () => {
   });
 
   test('`stream: true` in a /v1/responses body streams SSE incrementally: the first event arrives before upstream has finished', async () => {
-    let releaseRest!: () => void;
-    const rest = new Promise<void>((r) => (releaseRest = r));
-    let upstreamFinished = false;
+    const sse = heldSseStream();
     let seenBody: unknown;
     server.use(
       mswHttp.post(`${OPENAI_BASE}/v1/responses`, async ({ request }) => {
         seenBody = await request.json();
-        const stream = new ReadableStream({
-          async start(controller) {
-            controller.enqueue(encoder.encode('event: response.created\ndata: {"type":"response.created"}\n\n'));
-            await rest;
-            controller.enqueue(encoder.encode('event: response.completed\ndata: {"type":"response.completed"}\n\n'));
-            upstreamFinished = true;
-            controller.close();
-          },
-        });
-        return new HttpResponse(stream, { headers: { 'content-type': 'text/event-stream', 'x-request-id': 'req_up_sse' } });
+        return new HttpResponse(sse.stream, { headers: { 'content-type': 'text/event-stream', 'x-request-id': 'req_up_sse' } });
       }),
     );
     const body = { model: 'gpt-5', input: 'hi', stream: true };
@@ -216,8 +204,8 @@ describe('forwarding', () => {
     const decoder = new TextDecoder();
     const first = decoder.decode((await reader.read()).value);
     expect(first).toContain('response.created');
-    expect(upstreamFinished).toBe(false);
-    releaseRest();
+    expect(sse.finished).toBe(false);
+    sse.release();
     let restText = '';
     for (;;) {
       const { done, value } = await reader.read();
@@ -225,7 +213,7 @@ describe('forwarding', () => {
       restText += decoder.decode(value, { stream: true });
     }
     expect(restText).toContain('response.completed');
-    expect(upstreamFinished).toBe(true);
+    expect(sse.finished).toBe(true);
     expect(seenBody).toEqual(body);
   });
 });

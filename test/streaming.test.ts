@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { http, HttpResponse } from 'msw';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startLocalUpstream } from './helpers/local-upstream.ts';
-import { OPENAI_BASE, useMockOpenAI } from './helpers/mock-openai.ts';
+import { heldSseStream, OPENAI_BASE, useMockOpenAI } from './helpers/mock-openai.ts';
 import { startTestRelay, type TestRelay } from './helpers/relay.ts';
 
 const { server } = useMockOpenAI();
@@ -12,27 +12,15 @@ beforeAll(async () => {
 });
 afterAll(() => relay.shutdown());
 
-const encoder = new TextEncoder();
 
 describe('SSE', () => {
   test('events arrive one by one: the first reaches the caller before upstream has finished', async () => {
-    let releaseRest!: () => void;
-    const rest = new Promise<void>((r) => (releaseRest = r));
-    let upstreamFinished = false;
+    const sse = heldSseStream();
     server.use(
       http.post(`${OPENAI_BASE}/v1/responses`, async ({ request }) => {
         const body = (await request.json()) as { stream?: boolean };
         expect(body.stream).toBe(true);
-        const stream = new ReadableStream({
-          async start(controller) {
-            controller.enqueue(encoder.encode('event: response.created\ndata: {"type":"response.created"}\n\n'));
-            await rest;
-            controller.enqueue(encoder.encode('event: response.completed\ndata: {"type":"response.completed"}\n\n'));
-            upstreamFinished = true;
-            controller.close();
-          },
-        });
-        return new HttpResponse(stream, { headers: { 'content-type': 'text/event-stream', 'x-request-id': 'req_up_1' } });
+        return new HttpResponse(sse.stream, { headers: { 'content-type': 'text/event-stream', 'x-request-id': 'req_up_1' } });
       }),
     );
     const res = await relay.call('/v1/responses', {
@@ -48,8 +36,8 @@ describe('SSE', () => {
     const reader = res.body!.getReader();
     const first = new TextDecoder().decode((await reader.read()).value);
     expect(first).toContain('response.created');
-    expect(upstreamFinished).toBe(false);
-    releaseRest();
+    expect(sse.finished).toBe(false);
+    sse.release();
     let restText = '';
     for (;;) {
       const { done, value } = await reader.read();
@@ -57,7 +45,7 @@ describe('SSE', () => {
       restText += new TextDecoder().decode(value);
     }
     expect(restText).toContain('response.completed');
-    expect(upstreamFinished).toBe(true);
+    expect(sse.finished).toBe(true);
   });
 });
 

@@ -296,3 +296,20 @@ export async function waitForQuietMachine(maxMs: number, threshold = 0.15, quiet
   }
   return { waitedMs: performance.now() - started, busyShare: share, quiet: false };
 }
+
+/**
+ * How a helper process (mock upstream, raw pipe) serves for the harness: on 127.0.0.1, printing
+ * `{"port":N}` once listening, and never outliving the harness (with `exitWithStdin`, the harness holds
+ * our stdin open; when it goes, so do we).
+ */
+export function listenAsBenchChild(server: http.Server, port: number, exitWithStdin: boolean): void {
+  server.listen(port, '127.0.0.1', () => {
+    process.stdout.write(`${JSON.stringify({ port: (server.address() as { port: number }).port })}\n`);
+  });
+  if (exitWithStdin) {
+    process.stdin.on('end', () => process.exit(0));
+    process.stdin.on('error', () => process.exit(0));
+    process.stdin.resume();
+  }
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => process.exit(0));
+}

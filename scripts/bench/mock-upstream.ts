@@ -1,6 +1,6 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
+import { listenAsBenchChild } from './lib.ts';
 
 /**
  * A stand-in for OpenAI for the benchmark: fixed, cheap answers so what is measured is the relay, not
@@ -154,14 +154,4 @@ const server = http.createServer({ keepAliveTimeout: 120_000, requestTimeout: 0,
   }
 });
 
-server.listen(Number(args.port), '127.0.0.1', () => {
-  process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`);
-});
-
-// Never outlive the harness (--exit-with-stdin): it holds our stdin open; when it goes, so do we.
-if (args['exit-with-stdin']) {
-  process.stdin.on('end', () => process.exit(0));
-  process.stdin.on('error', () => process.exit(0));
-  process.stdin.resume();
-}
-for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => process.exit(0));
+listenAsBenchChild(server, Number(args.port), Boolean(args['exit-with-stdin']));

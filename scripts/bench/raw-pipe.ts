@@ -1,6 +1,6 @@
 import http, { type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
+import { listenAsBenchChild } from './lib.ts';
 
 /**
  * The baseline: the thinnest Node relay there is. A node:http server that pipes each request body to
@@ -75,13 +75,4 @@ const server = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, 
   });
 });
 
-server.listen(Number(args.port), '127.0.0.1', () => {
-  process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`);
-});
-
-if (args['exit-with-stdin']) {
-  process.stdin.on('end', () => process.exit(0));
-  process.stdin.on('error', () => process.exit(0));
-  process.stdin.resume();
-}
-for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => process.exit(0));
+listenAsBenchChild(server, Number(args.port), Boolean(args['exit-with-stdin']));

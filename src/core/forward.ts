@@ -40,12 +40,6 @@ export interface ForwardRequest {
   fitAnswer?: { maxChars: number; fit(value: unknown): { value: unknown; truncated: boolean } };
 }
 
-export interface ForwardStats {
-  inFlight: number;
-  upstreamErrors: number;
-  retries: number;
-}
-
 /** Error answers are small; the key is redacted from them in case upstream ever echoes it. */
 const MAX_REDACTED_ERROR_BYTES = 1024 * 1024;
 const RETRYABLE_STATUS = new Set([502, 503, 504]);
@@ -63,7 +57,6 @@ export function createForwarder(config: RelayConfig, ops: Ops) {
   const basePath = upstream.pathname === '/' ? '' : upstream.pathname;
   const redact = makeRedactor([config.openaiApiKey]);
   const retryPolicy: RetryPolicy = config.retry;
-  const stats: ForwardStats = { inFlight: 0, upstreamErrors: 0, retries: 0 };
 
   function forwardToOpenAI(incoming: IncomingMessage, outgoing: ServerResponse, req: ForwardRequest): Promise<void> {
     const { operation, requestId, jsonBody } = req;
@@ -91,7 +84,6 @@ export function createForwarder(config: RelayConfig, ops: Ops) {
     const replaySafe = method === 'GET' || method === 'DELETE' || incoming.headers['idempotency-key'] !== undefined;
 
     return new Promise<void>((resolve) => {
-      stats.inFlight++;
       let settled = false;
       let attempt = 0;
       let current: ClientRequest | undefined;
@@ -106,7 +98,6 @@ export function createForwarder(config: RelayConfig, ops: Ops) {
       const finish = (status: number, note?: string, usage?: UsageInfo) => {
         if (settled) return;
         settled = true;
-        stats.inFlight--;
         clearTimeout(deadlineTimer);
         clearTimeout(retryTimer);
         endInFlight();
@@ -131,7 +122,6 @@ export function createForwarder(config: RelayConfig, ops: Ops) {
       // an SSE `error` event on a started event stream, otherwise a cut connection (never a fake success).
       const fail = (err: RelayError) => {
         if (settled) return;
-        if (err.status >= 500) stats.upstreamErrors++;
         current?.destroy();
         upstreamRes?.destroy();
         if (!outgoing.headersSent) writeError(outgoing, err, requestId, extra);
@@ -160,7 +150,6 @@ export function createForwarder(config: RelayConfig, ops: Ops) {
         if (streaming || !replaySafe || attempt > retryPolicy.maxRetries || outgoing.headersSent) return false;
         const delay = retryDelayMs(attempt, afterMs, retryPolicy);
         if (performance.now() - started + delay > Math.min(retryPolicy.budgetMs, deadlineMs)) return false;
-        stats.retries++;
         current = undefined;
         retryTimer = setTimeout(send, delay);
         return true;
@@ -340,7 +329,7 @@ export function createForwarder(config: RelayConfig, ops: Ops) {
     });
   }
 
-  return { forwardToOpenAI, stats, close: () => agent.destroy() };
+  return { forwardToOpenAI, close: () => agent.destroy() };
 }
 
 export type Forwarder = ReturnType<typeof createForwarder>;

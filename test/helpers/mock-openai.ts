@@ -47,3 +47,24 @@ export function useMockOpenAI() {
 
   return { server, upstream };
 }
+
+/**
+ * An upstream SSE answer held open between its two events: `response.created` at once, then
+ * `response.completed` only after `release()` — to prove the first event reaches the caller first.
+ */
+export function heldSseStream() {
+  const encoder = new TextEncoder();
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const state = { finished: false };
+  const stream = new ReadableStream({
+    async start(controller) {
+      controller.enqueue(encoder.encode('event: response.created\ndata: {"type":"response.created"}\n\n'));
+      await released;
+      controller.enqueue(encoder.encode('event: response.completed\ndata: {"type":"response.completed"}\n\n'));
+      state.finished = true;
+      controller.close();
+    },
+  });
+  return { stream, release, get finished() { return state.finished; } };
+}
