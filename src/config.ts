@@ -31,6 +31,21 @@ const positiveInt = (name: string, fallback: number) =>
       return value;
     });
 
+/** A whole number from `min` to `max` (`minLabel` names the lowest, e.g. "0 (off)"). */
+const intInRange = (name: string, fallback: number, min: number, max: number, minLabel = String(min)) =>
+  z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined || raw.trim() === '') return fallback;
+      const value = Number(raw);
+      if (!Number.isInteger(value) || value < min || value > max) {
+        ctx.addIssue({ code: 'custom', message: `${name} must be a whole number from ${minLabel} to ${max} (got "${raw}").` });
+        return z.NEVER;
+      }
+      return value;
+    });
+
 const urlWithScheme = (name: string, schemes: string[]) =>
   z.string().transform((raw, ctx) => {
     let url: URL;
@@ -78,18 +93,8 @@ const envSchema = z
     MAX_JSON_BODY_BYTES: positiveInt('MAX_JSON_BODY_BYTES', 25 * MB),
     MAX_UPLOAD_BYTES: positiveInt('MAX_UPLOAD_BYTES', 512 * MB),
     SHUTDOWN_GRACE_MS: positiveInt('SHUTDOWN_GRACE_MS', 30_000),
-    UPSTREAM_RETRIES: z
-      .string()
-      .optional()
-      .transform((raw, ctx) => {
-        if (raw === undefined || raw.trim() === '') return 2;
-        const value = Number(raw);
-        if (!Number.isInteger(value) || value < 0 || value > 10) {
-          ctx.addIssue({ code: 'custom', message: `UPSTREAM_RETRIES must be a whole number from 0 to 10 (got "${raw}").` });
-          return z.NEVER;
-        }
-        return value;
-      }),
+    STREAM_GC_MIB: intInRange('STREAM_GC_MIB', 8, 0, 1024, '0 (off)'),
+    UPSTREAM_RETRIES: intInRange('UPSTREAM_RETRIES', 2, 0, 10),
     UPSTREAM_RETRY_BASE_MS: positiveInt('UPSTREAM_RETRY_BASE_MS', 250),
     UPSTREAM_RETRY_MAX_DELAY_MS: positiveInt('UPSTREAM_RETRY_MAX_DELAY_MS', 5_000),
     UPSTREAM_RETRY_BUDGET_MS: positiveInt('UPSTREAM_RETRY_BUDGET_MS', 15_000),
@@ -201,6 +206,8 @@ export interface RelayConfig {
   connectTimeoutMs: number;
   maxJsonBodyBytes: number;
   maxUploadBytes: number;
+  /** Collect the young generation after this many bytes streamed (0: never); see core/stream-memory.ts. */
+  streamGcBytes: number;
   shutdownGraceMs: number;
   retry: RetryPolicy;
   maxProxyEnvelopeBytes: number;
@@ -307,6 +314,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RelayConfig {
     connectTimeoutMs: e.UPSTREAM_CONNECT_TIMEOUT_MS,
     maxJsonBodyBytes: e.MAX_JSON_BODY_BYTES,
     maxUploadBytes: e.MAX_UPLOAD_BYTES,
+    streamGcBytes: e.STREAM_GC_MIB * MB,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     retry: {
       maxRetries: e.UPSTREAM_RETRIES,

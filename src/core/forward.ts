@@ -7,6 +7,7 @@ import { inboundResponseHeaders, outboundRequestHeaders, upstreamIdentityHeaders
 import type { Ops } from '../ops/index.ts';
 import { createUsageTap, type UsageInfo, type UsageTap } from '../ops/usage-tap.ts';
 import { retryDelayMs, type RetryPolicy } from './retry.ts';
+import { createStreamMemory } from './stream-memory.ts';
 
 /**
  * The one forwarding core. Every OpenAI route ends here: it streams the caller's body to OpenAI and
@@ -57,6 +58,7 @@ export function createForwarder(config: RelayConfig, ops: Ops) {
   const basePath = upstream.pathname === '/' ? '' : upstream.pathname;
   const redact = makeRedactor([config.openaiApiKey]);
   const retryPolicy: RetryPolicy = config.retry;
+  const streamMemory = createStreamMemory(config.streamGcBytes, { onCollect: ops.metrics.streamCollected });
 
   function forwardToOpenAI(incoming: IncomingMessage, outgoing: ServerResponse, req: ForwardRequest): Promise<void> {
     const { operation, requestId, jsonBody } = req;
@@ -209,6 +211,7 @@ export function createForwarder(config: RelayConfig, ops: Ops) {
         prefix = [];
         incoming.on('data', (chunk: Buffer) => {
           received += chunk.length;
+          streamMemory.streamed(chunk.length);
           if (received > cap) {
             incoming.pause();
             fail(tooLarge(cap, operation.body === 'multipart'));
@@ -320,6 +323,7 @@ export function createForwarder(config: RelayConfig, ops: Ops) {
         res.on('data', (chunk: Buffer) => {
           if (!outgoing.write(chunk)) res.pause();
           tap?.write(chunk);
+          streamMemory.streamed(chunk.length);
         });
         outgoing.on('drain', () => res.resume());
       }

@@ -11,6 +11,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
  *   relay_in_flight_requests{operation}                   gauge
  *   relay_open_streams                                    gauge (SSE streams being relayed)
  *   relay_ledger_queue_depth                              gauge, read from a callback at scrape time
+ *   relay_stream_gc_total                                 counter (young-generation collections for streamed bodies, core/stream-memory.ts)
  *   + prom-client's default process metrics (CPU, memory, event loop lag, GC, handles)
  *
  * Label cardinality stays bounded: `operation` is the route table's operation id (pass that, never a raw
@@ -43,6 +44,8 @@ export interface RelayMetrics {
   upstreamError(operation: string, kind: string): void;
   /** An SSE stream opened (open streams +1); call the returned function once when it closes. */
   streamOpened(): () => void;
+  /** The forwarding core collected the young generation after streaming STREAM_GC_MIB. */
+  streamCollected(): void;
   /** Where the ledger's queue depth is read from at each scrape. */
   setLedgerQueueDepth(fn: () => number): void;
   /** The Prometheus text exposition, for a GET /metrics handler. */
@@ -116,6 +119,11 @@ export function createMetrics(opts: MetricsOptions = {}): RelayMetrics {
     help: 'Server-sent event streams being relayed right now.',
     registers: [registry],
   });
+  const streamCollections = new Counter({
+    name: 'relay_stream_gc_total',
+    help: 'Young-generation collections run to free the buffers of streamed bodies (every STREAM_GC_MIB forwarded).',
+    registers: [registry],
+  });
   let ledgerDepth: (() => number) | undefined;
   new Gauge({
     name: 'relay_ledger_queue_depth',
@@ -173,6 +181,9 @@ export function createMetrics(opts: MetricsOptions = {}): RelayMetrics {
     streamOpened() {
       openStreams.inc();
       return once(() => openStreams.dec());
+    },
+    streamCollected() {
+      streamCollections.inc();
     },
     setLedgerQueueDepth(fn) {
       ledgerDepth = fn;
