@@ -7,13 +7,13 @@ import { createSqliteStore } from './ledger-sqlite.ts';
  */
 const store = createSqliteStore(workerData.path as string);
 
-parentPort!.on('message', async ({ id, op, arg }: { id: number; op: 'migrate' | 'insert' | 'totals' | 'close'; arg?: unknown }) => {
+parentPort!.on('message', async ({ id, op, arg }: { id: number; op: 'migrate' | 'insertValues' | 'totals' | 'close'; arg?: unknown }) => {
   try {
     const result =
       op === 'migrate'
         ? await store.migrate()
-        : op === 'insert'
-          ? await store.insert(arg as never)
+        : op === 'insertValues'
+          ? store.insertValues(arg as never)
           : op === 'totals'
             ? await store.totals(arg as never)
             : await store.close();

@@ -1,35 +1,38 @@
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import { rowValues, sortTotals, type LedgerStore, type UsageQuery, type UsageRow, type UsageTotal } from './ledger.ts';
+import { sortTotals, sqliteRowValues, type LedgerStore, type SqliteRowValues, type UsageQuery, type UsageRow, type UsageTotal } from './ledger.ts';
 import { MIGRATIONS, USAGE_COLUMNS } from './migrations/index.ts';
 
 /**
  * The ledger in a SQLite file (node:sqlite, WAL mode). Writes are synchronous but small and batched:
- * one prepared multi-row INSERT per batch in one transaction. `time` is stored as epoch milliseconds.
+ * one transaction per batch, one prepared INSERT run per row. `time` is stored as epoch milliseconds.
  */
 
-/** SQLite allows 32,766 bound parameters per statement; stay well under it. */
-const MAX_ROWS_PER_STATEMENT = Math.floor(30_000 / USAGE_COLUMNS.length);
+export interface SqliteStore extends LedgerStore {
+  /** `insert` for rows already turned into column values (one transaction, all or nothing). */
+  insertValues(rows: SqliteRowValues[]): void;
+}
 
-export function createSqliteStore(path: string): LedgerStore {
+export function createSqliteStore(path: string): SqliteStore {
   const db = new DatabaseSync(path);
   db.exec('PRAGMA busy_timeout = 2000');
   if (path !== ':memory:') db.exec('PRAGMA journal_mode = WAL');
   // WAL + NORMAL: durable against process crashes, a power cut may lose the last commits.
   db.exec('PRAGMA synchronous = NORMAL');
 
-  const inserts = new Map<number, StatementSync>();
+  // One prepared single-row INSERT, run once per row inside the batch's transaction. As fast per row
+  // as a multi-row statement, and no statement is prepared per batch size (preparing a 500-row,
+  // 5,500-parameter INSERT for each odd-sized tail had cost more than the inserts themselves).
+  // Prepared on first use: the table exists only once migrate() has run.
+  let insertRow: StatementSync | undefined;
   let open = true;
 
-  function insertStatement(n: number): StatementSync {
-    let stmt = inserts.get(n);
-    if (stmt === undefined) {
-      const tuple = `(${USAGE_COLUMNS.map(() => '?').join(', ')})`;
-      stmt = db.prepare(`INSERT INTO usage_log (${USAGE_COLUMNS.join(', ')}) VALUES ${Array(n).fill(tuple).join(', ')}`);
-      // Keep the cache small: the usual sizes are batchSize and a few tails.
-      if (inserts.size >= 16) inserts.clear();
-      inserts.set(n, stmt);
-    }
-    return stmt;
+  function insertValues(rows: SqliteRowValues[]): void {
+    if (rows.length === 0) return;
+    insertRow ??= db.prepare(`INSERT INTO usage_log (${USAGE_COLUMNS.join(', ')}) VALUES (${USAGE_COLUMNS.map(() => '?').join(', ')})`);
+    const stmt = insertRow;
+    inTransaction(() => {
+      for (const v of rows) stmt.run(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10]);
+    });
   }
 
   function inTransaction(fn: () => void, mode = ''): void {
@@ -66,19 +69,10 @@ export function createSqliteStore(path: string): LedgerStore {
     },
 
     async insert(rows: UsageRow[]) {
-      if (rows.length === 0) return;
-      inTransaction(() => {
-        for (let i = 0; i < rows.length; i += MAX_ROWS_PER_STATEMENT) {
-          const chunk = rows.slice(i, i + MAX_ROWS_PER_STATEMENT);
-          const params: (number | string | null)[] = [];
-          for (const row of chunk) {
-            const v = rowValues(row);
-            params.push(v[0].getTime(), v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10]);
-          }
-          insertStatement(chunk.length).run(...params);
-        }
-      });
+      insertValues(rows.map(sqliteRowValues));
     },
+
+    insertValues,
 
     async totals(q: UsageQuery): Promise<UsageTotal[]> {
       const params: (number | string)[] = [q.from.getTime(), q.to.getTime()];
@@ -115,7 +109,6 @@ export function createSqliteStore(path: string): LedgerStore {
     async close() {
       if (!open) return;
       open = false;
-      inserts.clear();
       db.close();
     },
   };

@@ -316,6 +316,14 @@ export function rowValues(row: UsageRow): [Date, string, string, number, number,
   ];
 }
 
+/** A row as the values of `USAGE_COLUMNS`, `time` in epoch ms (SQLite's form): what crosses to the ledger thread. */
+export type SqliteRowValues = [number, string, string, number, number, number | null, string | null, string | null, number | null, number | null, number | null];
+
+export function sqliteRowValues(row: UsageRow): SqliteRowValues {
+  const v = rowValues(row);
+  return [v[0].getTime(), v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10]];
+}
+
 function text(v: unknown): string | null {
   if (typeof v !== 'string' || v === '') return null;
   // Postgres text refuses NUL; lone surrogates would not survive UTF-8 either.
