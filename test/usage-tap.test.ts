@@ -170,6 +170,13 @@ describe('JSON answers', () => {
     });
   });
 
+  test('a big Responses answer whose metadata (16 pairs of 512 characters) follows its usage', () => {
+    const metadata = Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`k${i}`.padEnd(64, 'k'), 'v'.repeat(512)]));
+    const body = json({ ...responseObject('completed', responsesUsage, 'x'.repeat(100_000)), user: null, metadata });
+    expect(body.indexOf('"usage"')).toBeLessThan(body.length - 9000);
+    expect(run('application/json', [body])).toEqual({ model: 'gpt-4.1-2025-04-14', inputTokens: 36, outputTokens: 87, totalTokens: 123 });
+  });
+
   test('a big list of stored completions reports nothing (its usages are nested)', () => {
     const item = { id: 'chatcmpl-1', object: 'chat.completion', model: 'gpt-4o', choices: [{ message: { content: 'y'.repeat(2000) } }], usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } };
     const body = json({ object: 'list', data: Array.from({ length: 200 }, () => item), first_id: 'a', last_id: 'b', has_more: false });
