@@ -478,6 +478,32 @@ describe('connection faults', () => {
     );
   });
 
+  test('an answer that keeps coming, a chunk every 100 ms for 800 ms, UPSTREAM_TIMEOUT_SHORT_MS=300 → delivered whole (the limit is on silence, not on length)', async () => {
+    await scenario(
+      (_req, res) => {
+        res.writeHead(200, JSON_HEADERS);
+        res.write('{"object":"list","data":[');
+        let sent = 0;
+        const tick = setInterval(() => {
+          sent++;
+          if (sent < 8) res.write(`${sent > 1 ? ',' : ''}{"n":${sent}}`);
+          else {
+            clearInterval(tick);
+            res.end(']}');
+          }
+        }, 100);
+        res.on('close', () => clearInterval(tick));
+      },
+      { UPSTREAM_TIMEOUT_SHORT_MS: '300' },
+      async (relay) => {
+        const res = await within(3000, 'answer', relay.call('/v1/models'));
+        expect(res.status).toBe(200);
+        const body = JSON.parse(await within(3000, 'body', readBody(res)));
+        expect(body.data).toHaveLength(7);
+      },
+    );
+  });
+
   test('slow SSE (one event, then silence), UPSTREAM_TIMEOUT_STANDARD_MS=300 → the stream ends with an `event: error` within ~300 ms', async () => {
     await scenario(
       (_req, res) => {

@@ -70,9 +70,7 @@ export function createPassThroughDoor(config: RelayConfig, deps: { forwarder: Fo
   const forward = (incoming: IncomingMessage, outgoing: ServerResponse, operation: RelayOperation, upstreamPath: string, search: string, label: string, requestId: string, startedAt: number, started: number) => {
     const full = gate.enter(label);
     if (full) return refuse(outgoing, full, requestId, operation, label, startedAt, started);
-    void forwarder
-      .forwardToOpenAI(incoming, outgoing, { operation, upstreamPath, search, requestId, keyLabel: label })
-      .finally(() => gate.leave(label));
+    void forwarder.forwardToOpenAI(incoming, outgoing, { operation, upstreamPath, search, requestId, keyLabel: label, onDone: () => gate.leave(label) });
   };
 
   return (incoming, outgoing) => {

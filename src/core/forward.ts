@@ -39,6 +39,8 @@ export interface ForwardRequest {
    * such answers are held and refitted; shorter ones stream through untouched.
    */
   fitAnswer?: { maxChars: number; fit(value: unknown): { value: unknown; truncated: boolean } };
+  /** Called once when the request is over, just before the returned promise resolves (no extra promise on the hot path). */
+  onDone?: () => void;
 }
 
 /** Error answers are small; the key is redacted from them in case upstream ever echoes it. */
@@ -117,6 +119,7 @@ export function createForwarder(config: RelayConfig, ops: Ops) {
           attempts: attempt,
           note,
         });
+        req.onDone?.();
         resolve();
       };
 
@@ -139,10 +142,17 @@ export function createForwarder(config: RelayConfig, ops: Ops) {
         return;
       }
 
-      // One deadline from the moment the request arrived to OpenAI's answer starting: it covers a caller
-      // trickling its body, every retry, and OpenAI's time to first byte.
+      // One timer for both limits: until OpenAI's answer starts it is the deadline from the moment the
+      // request arrived (covering a caller trickling its body, every retry, and OpenAI's time to first
+      // byte); from then on it is restarted by each chunk of the answer, so it fires only when OpenAI
+      // stops sending for that long.
       deadlineTimer = setTimeout(
-        () => fail(new RelayError(504, `No answer from OpenAI within ${deadlineMs} ms of the request.`, { code: 'upstream_timeout' })),
+        () =>
+          fail(
+            upstreamRes
+              ? new RelayError(504, `OpenAI stopped sending for ${deadlineMs} ms.`, { code: 'upstream_timeout' })
+              : new RelayError(504, `No answer from OpenAI within ${deadlineMs} ms of the request.`, { code: 'upstream_timeout' }),
+          ),
         deadlineMs,
       );
       const start = () => send();
@@ -180,9 +190,6 @@ export function createForwarder(config: RelayConfig, ops: Ops) {
         });
         current = upstreamReq;
 
-        upstreamReq.setTimeout(deadlineMs, () =>
-          fail(new RelayError(504, `OpenAI stopped sending for ${deadlineMs} ms.`, { code: 'upstream_timeout' })),
-        );
         upstreamReq.on('socket', (socket) => {
           if (!socket.connecting) return;
           const connectTimer = setTimeout(() => {
@@ -273,7 +280,7 @@ export function createForwarder(config: RelayConfig, ops: Ops) {
         }
         upstreamRes = res;
         upstreamMs = Math.round(performance.now() - started);
-        clearTimeout(deadlineTimer);
+        deadlineTimer?.refresh();
         const answerHeaders = inboundResponseHeaders(res.headers);
         Object.assign(answerHeaders, extra);
         if (answerHeaders['x-request-id'] === undefined) answerHeaders['x-request-id'] = requestId;
@@ -298,6 +305,9 @@ export function createForwarder(config: RelayConfig, ops: Ops) {
           finish(status, undefined, tap?.end());
         });
 
+        const held = (status >= 400 && !sse) || req.fitAnswer !== undefined;
+        // A held answer is read by its own listener; it restarts the timer too (the streamed one below does it inline).
+        if (held) res.on('data', () => deadlineTimer!.refresh());
         if (
           status >= 400 &&
           !sse &&
@@ -321,6 +331,7 @@ export function createForwarder(config: RelayConfig, ops: Ops) {
         }
         outgoing.writeHead(status, answerHeaders);
         res.on('data', (chunk: Buffer) => {
+          deadlineTimer!.refresh();
           if (!outgoing.write(chunk)) res.pause();
           tap?.write(chunk);
           streamMemory.streamed(chunk.length);
