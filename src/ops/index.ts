@@ -65,6 +65,7 @@ export async function createOps(config: RelayConfig, logger: Logger): Promise<Op
     : createMemoryRateLimiter();
   const hasTokenBudget = [...ops.limits.values()].some((p) => p.tokensPerDay !== undefined);
   const hasAnyLimit = ops.limits.size > 0;
+  const logInfo = logger.isLevelEnabled('info');
 
   return {
     metrics,
@@ -78,21 +79,24 @@ export async function createOps(config: RelayConfig, logger: Logger): Promise<Op
     },
     record(r) {
       const { usage } = r;
-      logger.info(
-        {
-          reqId: r.requestId,
-          key: r.keyLabel,
-          op: r.operation,
-          status: r.status,
-          ms: r.ms,
-          upstreamMs: r.upstreamMs,
-          upstreamId: r.upstreamRequestId,
-          attempts: r.attempts && r.attempts > 1 ? r.attempts : undefined,
-          tokens: usage?.totalTokens,
-          note: r.note,
-        },
-        'request',
-      );
+      // At LOG_LEVEL=warn and above the request line is not even built.
+      if (logInfo) {
+        logger.info(
+          {
+            reqId: r.requestId,
+            key: r.keyLabel,
+            op: r.operation,
+            status: r.status,
+            ms: r.ms,
+            upstreamMs: r.upstreamMs,
+            upstreamId: r.upstreamRequestId,
+            attempts: r.attempts && r.attempts > 1 ? r.attempts : undefined,
+            tokens: usage?.totalTokens,
+            note: r.note,
+          },
+          'request',
+        );
+      }
       metrics.requestFinished({ operation: r.operation, status: r.status, keyLabel: r.keyLabel }, r.ms / 1000, r.upstreamMs !== undefined ? r.upstreamMs / 1000 : undefined);
       if (r.status >= 500 && r.note) metrics.upstreamError(r.operation, r.note);
       // Unauthenticated requests and admin reads (scrapes, usage queries) are not usage.

@@ -296,6 +296,7 @@ export async function openLedgerStore(opts: OpenLedgerStoreOptions): Promise<Led
 // ---- shared by the engines ----
 
 const MAX_TEXT = 200;
+const NEEDS_CLEANING = /[\u0000\uD800-\uDFFF]/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 /** A row as the 11 column values of `USAGE_COLUMNS`, cleaned so that no row can poison a batch. */
@@ -328,6 +329,8 @@ function text(v: unknown): string | null {
   if (typeof v !== 'string' || v === '') return null;
   // Postgres text refuses NUL; lone surrogates would not survive UTF-8 either.
   const short = v.length > MAX_TEXT ? v.slice(0, MAX_TEXT) : v;
+  // Nearly every value is plain (labels, operation ids, model names): one scan, no copies.
+  if (!NEEDS_CLEANING.test(short)) return short;
   return short.replace(/\u0000/g, '').replace(LONE_SURROGATE, '\uFFFD');
 }
 
