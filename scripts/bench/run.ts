@@ -39,10 +39,11 @@ import {
  */
 
 const USAGE = `usage: node scripts/bench/run.ts [options]
-  --quick              short run (< 1 min): 3 s rounds x 2, 128 MB upload, 256 MB download
+  --quick              short run (< 1 min): 3 s rounds x 3, 128 MB upload, 256 MB download
   --duration S         seconds per throughput round (default 10; quick 3)
   --connections N      concurrent connections for throughput (default 32)
-  --rounds N           interleaved rounds per target (default 3; quick 2)
+  --rounds N           interleaved rounds per target (default 5; quick 3): the median of five is not
+                       moved by one round that a noisy neighbour on the machine slowed down
   --warmup S           warm-up seconds per target before the rounds (default 10; quick 4): V8 keeps
                        optimizing the relay's hot path for ~10 s of load (its CPU per request falls
                        from ~85 to ~70 µs), the raw pipe's far smaller one for ~1 s
@@ -105,7 +106,7 @@ const opts = {
   quick,
   durationS: positive('duration', flags.duration, quick ? 3 : 10),
   connections: Math.round(positive('connections', flags.connections, 32)),
-  rounds: Math.round(positive('rounds', flags.rounds, quick ? 2 : 3)),
+  rounds: Math.round(positive('rounds', flags.rounds, quick ? 3 : 5)),
   warmupS: positive('warmup', flags.warmup, quick ? 4 : 10),
   sseRequests: Math.round(positive('sse-requests', flags['sse-requests'], 20)),
   sseGapMs: positive('sse-gap-ms', flags['sse-gap-ms'], 10),
