@@ -185,6 +185,26 @@ function ledgerSuite(target: () => Target) {
     await ledger.close();
   });
 
+  test('under steady load only full batches are written between timer ticks (rows arriving during a write wait for the next)', async () => {
+    const { state, store } = instrumented(await target().open());
+    state.delayMs = 20;
+    const ledger = createLedger(store, { batchSize: 5, flushIntervalMs: 60_000 });
+    for (let i = 0; i < 5; i++) ledger.record(row()); // a full batch: its write starts
+    for (let i = 0; i < 2; i++) ledger.record(row()); // arrive while it is being written
+    await vi_waitFor(() => state.calls.length === 1 && state.active === 0);
+    await new Promise((r) => setTimeout(r, 40));
+    expect(state.calls).toEqual([5]); // not [5, 2]
+    expect(ledger.queueDepth).toBe(2);
+    for (let i = 0; i < 3; i++) ledger.record(row());
+    await vi_waitFor(() => state.calls.length === 2 && state.active === 0);
+    expect(state.calls).toEqual([5, 5]);
+    ledger.record(row());
+    await ledger.flush(); // an explicit flush writes the partial batch
+    expect(state.calls).toEqual([5, 5, 1]);
+    expect(ledger.queueDepth).toBe(0);
+    await ledger.close();
+  });
+
   test('the timer flushes on its own', async () => {
     const { state, store } = instrumented(await target().open());
     const ledger = createLedger(store, { flushIntervalMs: 30 });
