@@ -3,8 +3,9 @@ import { sqliteRowValues, type LedgerStore, type UsageQuery, type UsageRow, type
 
 /**
  * The SQLite ledger store, run on a worker thread (see ledger-sqlite-worker.ts). Same LedgerStore
- * interface: calls are messages. Rows cross as arrays of column values (epoch ms, no Date), which
- * clone in a third of the time objects with Dates took (0.33 vs 0.97 µs a row, each side).
+ * interface: calls are messages. A batch crosses as one JSON string of column-value arrays (epoch ms,
+ * no Date): 0.18 µs a row to write and a plain copy to send, where structured clone took 0.97 µs a row
+ * for objects with Dates (0.33 for the arrays), on each side.
  */
 export function createSqliteThreadStore(path: string): LedgerStore {
   const worker = new Worker(new URL('./ledger-sqlite-worker.ts', import.meta.url), { workerData: { path } });
@@ -43,7 +44,7 @@ export function createSqliteThreadStore(path: string): LedgerStore {
 
   return {
     migrate: () => call<void>('migrate'),
-    insert: (rows: UsageRow[]) => call<void>('insertValues', rows.map(sqliteRowValues)),
+    insert: (rows: UsageRow[]) => call<void>('insertJson', JSON.stringify(rows.map(sqliteRowValues))),
     totals: (q: UsageQuery) => call<UsageTotal[]>('totals', q),
     async close() {
       try {

@@ -1,4 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
+import type { SqliteRowValues } from './ledger.ts';
 import { createSqliteStore } from './ledger-sqlite.ts';
 
 /**
@@ -7,13 +8,13 @@ import { createSqliteStore } from './ledger-sqlite.ts';
  */
 const store = createSqliteStore(workerData.path as string);
 
-parentPort!.on('message', async ({ id, op, arg }: { id: number; op: 'migrate' | 'insertValues' | 'totals' | 'close'; arg?: unknown }) => {
+parentPort!.on('message', async ({ id, op, arg }: { id: number; op: 'migrate' | 'insertJson' | 'totals' | 'close'; arg?: unknown }) => {
   try {
     const result =
       op === 'migrate'
         ? await store.migrate()
-        : op === 'insertValues'
-          ? store.insertValues(arg as never)
+        : op === 'insertJson'
+          ? store.insertValues(JSON.parse(arg as string) as SqliteRowValues[])
           : op === 'totals'
             ? await store.totals(arg as never)
             : await store.close();

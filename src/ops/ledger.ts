@@ -319,11 +319,24 @@ const MAX_TEXT = 200;
 const NEEDS_CLEANING = /[\u0000\uD800-\uDFFF]/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
+type Cleaned<T> = [T, string, string, number, number, number | null, string | null, string | null, number | null, number | null, number | null];
+
 /** A row as the 11 column values of `USAGE_COLUMNS`, cleaned so that no row can poison a batch. */
-export function rowValues(row: UsageRow): [Date, string, string, number, number, number | null, string | null, string | null, number | null, number | null, number | null] {
-  const t = row.time instanceof Date && !Number.isNaN(row.time.getTime()) ? row.time : new Date();
+export function rowValues(row: UsageRow): Cleaned<Date> {
+  return cleaned(row, row.time instanceof Date && !Number.isNaN(row.time.getTime()) ? row.time : new Date());
+}
+
+/** A row as the values of `USAGE_COLUMNS`, `time` in epoch ms (SQLite's form): what crosses to the ledger thread. */
+export type SqliteRowValues = Cleaned<number>;
+
+export function sqliteRowValues(row: UsageRow): SqliteRowValues {
+  const ms = row.time instanceof Date ? row.time.getTime() : Number.NaN;
+  return cleaned(row, Number.isNaN(ms) ? Date.now() : ms);
+}
+
+function cleaned<T>(row: UsageRow, time: T): Cleaned<T> {
   return [
-    t,
+    time,
     text(row.keyLabel) ?? '-',
     text(row.operation) ?? 'unknown',
     int32(row.status) ?? 0,
@@ -335,14 +348,6 @@ export function rowValues(row: UsageRow): [Date, string, string, number, number,
     count(row.outputTokens),
     count(row.totalTokens),
   ];
-}
-
-/** A row as the values of `USAGE_COLUMNS`, `time` in epoch ms (SQLite's form): what crosses to the ledger thread. */
-export type SqliteRowValues = [number, string, string, number, number, number | null, string | null, string | null, number | null, number | null, number | null];
-
-export function sqliteRowValues(row: UsageRow): SqliteRowValues {
-  const v = rowValues(row);
-  return [v[0].getTime(), v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10]];
 }
 
 function text(v: unknown): string | null {
