@@ -1,4 +1,5 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { createHistogram, type HistogramSeries } from './histogram.ts';
 
 /**
  * Prometheus metrics for one relay, on its own Registry (never prom-client's global one), so several relays
@@ -82,25 +83,27 @@ export function createMetrics(opts: MetricsOptions = {}): RelayMetrics {
   const key = boundedValues(max);
   const kind = boundedValues(max);
 
+  // The request path only adds to plain numbers (children, inFlightByOperation below); these two are
+  // filled from them when scraped. prom-client hashes its label object on every inc/dec/set.
   const requests = new Counter({
     name: 'relay_requests_total',
     help: 'Requests answered by the relay, by operation, HTTP status and relay key label.',
     labelNames: ['operation', 'status', 'key'] as const,
     registers: [registry],
+    collect() {
+      this.reset();
+      for (const child of children.values()) this.inc(child.labels, child.total);
+    },
   });
-  const duration = new Histogram({
+  const duration = createHistogram(registry, {
     name: 'relay_request_duration_seconds',
     help: 'Time from receiving a request to finishing its answer (for streams: until the stream ends).',
-    labelNames: ['operation', 'status'] as const,
     buckets: DURATION_BUCKETS,
-    registers: [registry],
   });
-  const upstreamDuration = new Histogram({
+  const upstreamDuration = createHistogram(registry, {
     name: 'relay_upstream_duration_seconds',
     help: 'Time spent waiting on OpenAI for a request.',
-    labelNames: ['operation'] as const,
     buckets: DURATION_BUCKETS,
-    registers: [registry],
   });
   const upstreamErrors = new Counter({
     name: 'relay_upstream_errors_total',
@@ -113,6 +116,9 @@ export function createMetrics(opts: MetricsOptions = {}): RelayMetrics {
     help: 'Requests being handled right now.',
     labelNames: ['operation'] as const,
     registers: [registry],
+    collect() {
+      for (const [operation, count] of inFlightByOperation) this.set({ operation }, count);
+    },
   });
   const openStreams = new Gauge({
     name: 'relay_open_streams',
@@ -143,35 +149,33 @@ export function createMetrics(opts: MetricsOptions = {}): RelayMetrics {
 
   // Label children looked up once per label combination: on the request path, an observation is then
   // a plain method call instead of hashing a label object every time.
-  const children = new Map<string, { count: { inc(): void }; duration: { observe(v: number): void }; upstream: { observe(v: number): void } }>();
+  const children = new Map<string, { labels: { operation: string; status: string; key: string }; total: number; duration: HistogramSeries; upstream: HistogramSeries }>();
   const childrenFor = (operation: string, status: string, keyLabel: string) => {
     const id = `${operation}\u0000${status}\u0000${keyLabel}`;
     let child = children.get(id);
     if (!child) {
       child = {
-        count: requests.labels({ operation, status, key: keyLabel }),
-        duration: duration.labels({ operation, status }),
-        upstream: upstreamDuration.labels({ operation }),
+        labels: { operation, status, key: keyLabel },
+        total: 0,
+        duration: duration.series({ operation, status }),
+        upstream: upstreamDuration.series({ operation }),
       };
       children.set(id, child);
     }
     return child;
   };
-  const inFlightChildren = new Map<string, { inc(): void; dec(): void }>();
+  const inFlightByOperation = new Map<string, number>();
 
   return {
     registry,
     requestStarted(operation) {
       const name = op(operation);
-      let gauge = inFlightChildren.get(name);
-      if (!gauge) inFlightChildren.set(name, (gauge = inFlight.labels({ operation: name })));
-      gauge.inc();
-      const done = gauge;
-      return once(() => done.dec());
+      inFlightByOperation.set(name, (inFlightByOperation.get(name) ?? 0) + 1);
+      return once(() => inFlightByOperation.set(name, inFlightByOperation.get(name)! - 1));
     },
     requestFinished(labels, elapsed, upstreamSeconds) {
       const child = childrenFor(op(labels.operation), statusLabel(labels.status), key(labels.keyLabel));
-      child.count.inc();
+      child.total++;
       if (seconds(elapsed)) child.duration.observe(elapsed);
       if (seconds(upstreamSeconds)) child.upstream.observe(upstreamSeconds);
     },
