@@ -5,19 +5,28 @@ import { createStreamMemory } from '../src/core/stream-memory.ts';
 
 /** The forwarding core's young-generation collections for streamed bodies (core/stream-memory.ts). */
 describe('stream memory', () => {
-  test('collects once per `everyBytes` streamed, across calls, and reports each collection', () => {
+  const KB = 1024;
+
+  test('collects once per `everyBytes` of bulk chunks streamed, across calls, and reports each collection', () => {
     let collected = 0;
     let reported = 0;
-    const memory = createStreamMemory(1000, { collect: () => collected++, onCollect: () => reported++ });
-    for (let i = 0; i < 9; i++) memory.streamed(300); // 2,700 bytes
+    const memory = createStreamMemory(100 * KB, { collect: () => collected++, onCollect: () => reported++ });
+    for (let i = 0; i < 9; i++) memory.streamed(30 * KB); // 270 KB
     expect(collected).toBe(2);
     expect(reported).toBe(2);
-    memory.streamed(5000); // one big chunk: one collection; its remainder (700 + 5000) % 1000 carries on
+    memory.streamed(500 * KB); // one big chunk: one collection; its remainder (70 + 500) % 100 carries on
     expect(collected).toBe(3);
-    memory.streamed(299);
+    memory.streamed(29 * KB);
     expect(collected).toBe(3);
-    memory.streamed(1);
+    memory.streamed(16 * KB);
     expect(collected).toBe(4);
+  });
+
+  test('small chunks (API answers, SSE events) never count', () => {
+    let collected = 0;
+    const memory = createStreamMemory(100 * KB, { collect: () => collected++ });
+    for (let i = 0; i < 10_000; i++) memory.streamed(16 * KB - 1);
+    expect(collected).toBe(0);
   });
 
   test('0 bytes means never', () => {
@@ -30,8 +39,8 @@ describe('stream memory', () => {
   test("V8's minor collection runs without exposing gc to any context", () => {
     let reported = 0;
     const memory = createStreamMemory(1, { onCollect: () => reported++ });
-    memory.streamed(1);
-    memory.streamed(1);
+    memory.streamed(64 * 1024);
+    memory.streamed(64 * 1024);
     expect(reported).toBe(2);
     expect((globalThis as { gc?: unknown }).gc).toBeUndefined();
     expect(vm.runInNewContext('typeof gc')).toBe('undefined');

@@ -103,7 +103,10 @@ test(`a ${FILE_MB} MB multipart upload streams through with its hash intact and 
   // Without the stream collections V8 lets ~64 MB of socket buffers pile up (growth measured 61-70 MB);
   // with them, 15-20 MB.
   expect(growthMb).toBeLessThan(45);
-  // One collection per 8 MiB (the default STREAM_GC_MIB) of the upload, counted where operators can see it.
+  // One collection per 8 MiB (the default STREAM_GC_MIB) of bulk chunks (socket reads of 16 KB and more:
+  // nearly all of an upload), counted where operators can see it.
   const metrics = await (await fetch(`${relay.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).text();
-  expect(sample(metrics, 'relay_stream_gc_total')).toBe(Math.floor((head.length + FILE_MB * MB + tail.length) / (8 * MB)));
+  const collections = sample(metrics, 'relay_stream_gc_total')!;
+  expect(collections).toBeLessThanOrEqual(Math.floor((head.length + FILE_MB * MB + tail.length) / (8 * MB)));
+  expect(collections).toBeGreaterThanOrEqual(20);
 });
