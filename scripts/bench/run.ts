@@ -42,6 +42,7 @@ const USAGE = `usage: node scripts/bench/run.ts [options]
   --quick              short run (< 1 min): 3 s rounds x 3, 128 MB upload, 256 MB download
   --duration S         seconds per throughput round (default 10; quick 3)
   --connections N      concurrent connections for throughput (default 32)
+  --round-warmup S     unmeasured load on a target right before each of its rounds (default 2; quick 1)
   --rounds N           interleaved rounds per target (default 5; quick 3): the median of five is not
                        moved by one round that a noisy neighbour on the machine slowed down
   --warmup S           warm-up seconds per target before the rounds (default 10; quick 4): V8 keeps
@@ -71,6 +72,7 @@ const { values: flags } = parseArgs({
     connections: { type: 'string', default: '32' },
     rounds: { type: 'string' },
     warmup: { type: 'string' },
+    'round-warmup': { type: 'string' },
     'sse-requests': { type: 'string', default: '20' },
     'sse-gap-ms': { type: 'string', default: '10' },
     'upload-mb': { type: 'string' },
@@ -108,6 +110,7 @@ const opts = {
   connections: Math.round(positive('connections', flags.connections, 32)),
   rounds: Math.round(positive('rounds', flags.rounds, quick ? 3 : 5)),
   warmupS: positive('warmup', flags.warmup, quick ? 4 : 10),
+  roundWarmupS: positive('round-warmup', flags['round-warmup'], quick ? 1 : 2),
   sseRequests: Math.round(positive('sse-requests', flags['sse-requests'], 20)),
   sseGapMs: positive('sse-gap-ms', flags['sse-gap-ms'], 10),
   uploadMiB: positive('upload-mb', flags['upload-mb'], quick ? 128 : 512),
@@ -174,7 +177,7 @@ process.on('unhandledRejection', (err) => {
 const targetsPerRound = opts.infoLevel ? 3 : 2;
 const budgetS =
   120 +
-  2 * (targetsPerRound * (opts.warmupS + opts.rounds * (opts.durationS + 2)) + (opts.profile ? 2 * (opts.warmupS + opts.durationS + 15) : 0)) +
+  2 * (targetsPerRound * (opts.warmupS + opts.rounds * (opts.durationS + opts.roundWarmupS + 2)) + (opts.profile ? 2 * (opts.warmupS + opts.durationS + 15) : 0)) +
   (opts.uploadMiB * 2 + opts.downloadMiB * 2) / 20 + // ≥ 20 MiB/s worst case per transfer
   opts.startupRuns * 2 * 20 +
   opts.waitQuietS;
@@ -677,6 +680,10 @@ async function main(): Promise<number> {
     // relay ran right after the other relay's round was ~15% slower, whatever its log level.
     const order = targets.map((_, i) => targets[(i + r - 1) % targets.length]!);
     for (const t of order) {
+      // A short unmeasured load first: while the other targets had their rounds this one sat idle, and
+      // V8's memory reducer shrinks an idle heap (the relay's young generation back to its minimum), so a
+      // round started cold measured the regrowth: ~10 µs a request more for the relay over a 10 s round.
+      await load(autocannon, t.url, opts.roundWarmupS, t.name, 0);
       const accounted = await withCpuAccounting(pids, () => load(autocannon, t.url, opts.durationS, t.name, r));
       const run = accounted.result;
       const answered = Math.max(1, run.total2xx + run.non2xx);
