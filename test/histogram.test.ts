@@ -35,4 +35,12 @@ describe('histogram', () => {
     fast.series({ operation: 'x' });
     expect(await registry.metrics()).not.toContain('relay_idle_seconds_count');
   });
+
+  test('registry.resetMetrics() zeroes it, as it does prom-client metrics', async () => {
+    const registry = new Registry();
+    const fast = createHistogram(registry, { name: 'relay_reset_seconds', help: 'h', buckets: [1] });
+    fast.series({ operation: 'x' }).observe(0.5);
+    registry.resetMetrics();
+    expect(await registry.metrics()).toContain('relay_reset_seconds_count{operation="x"} 0');
+  });
 });

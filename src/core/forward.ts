@@ -305,9 +305,8 @@ export function createForwarder(config: RelayConfig, ops: Ops) {
           finish(status, undefined, tap?.end());
         });
 
-        const held = (status >= 400 && !sse) || req.fitAnswer !== undefined;
-        // A held answer is read by its own listener; it restarts the timer too (the streamed one below does it inline).
-        if (held) res.on('data', () => deadlineTimer!.refresh());
+        // Every chunk of the answer restarts the timer: OpenAI is still sending.
+        const restartTimer = () => deadlineTimer!.refresh();
         if (
           status >= 400 &&
           !sse &&
@@ -315,7 +314,7 @@ export function createForwarder(config: RelayConfig, ops: Ops) {
           Number(res.headers['content-length'] ?? 0) <= MAX_REDACTED_ERROR_BYTES
         ) {
           // Error answers are small; the key is redacted from them in case upstream ever echoes it.
-          relayHeldAnswer(res, outgoing, status, answerHeaders, MAX_REDACTED_ERROR_BYTES, (body) => Buffer.from(redact(body.toString('utf8')), 'utf8'));
+          relayHeldAnswer(res, outgoing, status, answerHeaders, MAX_REDACTED_ERROR_BYTES, (body) => Buffer.from(redact(body.toString('utf8')), 'utf8'), restartTimer);
           return;
         }
         const fitter = req.fitAnswer;
@@ -326,12 +325,15 @@ export function createForwarder(config: RelayConfig, ops: Ops) {
           String(res.headers['content-type'] ?? '').startsWith('application/json') &&
           !(Number(res.headers['content-length']) <= fitter.maxChars)
         ) {
-          relayHeldAnswer(res, outgoing, status, answerHeaders, MAX_FITTED_ANSWER_BYTES, fitHeldAnswer(fitter, answerHeaders), (chunk) => tap?.write(chunk));
+          relayHeldAnswer(res, outgoing, status, answerHeaders, MAX_FITTED_ANSWER_BYTES, fitHeldAnswer(fitter, answerHeaders), (chunk) => {
+            restartTimer();
+            tap?.write(chunk);
+          });
           return;
         }
         outgoing.writeHead(status, answerHeaders);
         res.on('data', (chunk: Buffer) => {
-          deadlineTimer!.refresh();
+          restartTimer();
           if (!outgoing.write(chunk)) res.pause();
           tap?.write(chunk);
           streamMemory.streamed(chunk.length);

@@ -42,6 +42,14 @@ export function createHistogram(registry: Registry, opts: { name: string; help: 
       }
       return { name: opts.name, help: opts.help, type: 'histogram' as const, values, aggregator: 'sum' as const };
     },
+    /** registry.resetMetrics() calls this on every metric. */
+    reset() {
+      for (const s of series) {
+        s.counts.fill(0);
+        s.sum = 0;
+        s.count = 0;
+      }
+    },
   };
   registry.registerMetric(metric as unknown as Parameters<Registry['registerMetric']>[0]);
 
