@@ -1,5 +1,4 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import type { SqliteRowValues } from './ledger.ts';
 import { createSqliteStore } from './ledger-sqlite.ts';
 
 /**
@@ -8,13 +7,13 @@ import { createSqliteStore } from './ledger-sqlite.ts';
  */
 const store = createSqliteStore(workerData.path as string);
 
-parentPort!.on('message', async ({ id, op, arg }: { id: number; op: 'migrate' | 'insertJson' | 'totals' | 'close'; arg?: unknown }) => {
+parentPort!.on('message', async ({ id, op, arg }: { id: number; op: 'migrate' | 'insertPacked' | 'totals' | 'close'; arg?: unknown }) => {
   try {
     const result =
       op === 'migrate'
         ? await store.migrate()
-        : op === 'insertJson'
-          ? store.insertValues(JSON.parse(arg as string) as SqliteRowValues[])
+        : op === 'insertPacked'
+          ? store.insertPackedSync(arg as Uint8Array)
           : op === 'totals'
             ? await store.totals(arg as never)
             : await store.close();

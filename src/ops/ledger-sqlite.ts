@@ -1,6 +1,7 @@
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { sortTotals, sqliteRowValues, type LedgerStore, type SqliteRowValues, type UsageQuery, type UsageRow, type UsageTotal } from './ledger.ts';
 import { MIGRATIONS, USAGE_COLUMNS } from './migrations/index.ts';
+import { decodePackedRows } from './ledger-rows.ts';
 
 /**
  * The ledger in a SQLite file (node:sqlite, WAL mode). Writes are synchronous but small and batched:
@@ -8,8 +9,8 @@ import { MIGRATIONS, USAGE_COLUMNS } from './migrations/index.ts';
  */
 
 export interface SqliteStore extends LedgerStore {
-  /** `insert` for rows already turned into column values (one transaction, all or nothing). */
-  insertValues(rows: SqliteRowValues[]): void;
+  /** `insertPacked`, synchronously (the ledger thread's call). */
+  insertPackedSync(bytes: Uint8Array): void;
 }
 
 export function createSqliteStore(path: string): SqliteStore {
@@ -26,13 +27,15 @@ export function createSqliteStore(path: string): SqliteStore {
   let insertRow: StatementSync | undefined;
   let open = true;
 
-  function insertValues(rows: SqliteRowValues[]): void {
-    if (rows.length === 0) return;
+  /** Runs `write` with a function inserting one row of column values, in one transaction. */
+  function insertAll(write: (insert: (v: SqliteRowValues) => void) => void): void {
     insertRow ??= db.prepare(`INSERT INTO usage_log (${USAGE_COLUMNS.join(', ')}) VALUES (${USAGE_COLUMNS.map(() => '?').join(', ')})`);
     const stmt = insertRow;
-    inTransaction(() => {
-      for (const v of rows) stmt.run(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10]);
-    });
+    inTransaction(() => write((v) => stmt.run(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10])));
+  }
+
+  function insertPackedSync(bytes: Uint8Array): void {
+    if (bytes.byteLength > 0) insertAll((insert) => decodePackedRows(bytes, insert));
   }
 
   function inTransaction(fn: () => void, mode = ''): void {
@@ -69,10 +72,14 @@ export function createSqliteStore(path: string): SqliteStore {
     },
 
     async insert(rows: UsageRow[]) {
-      insertValues(rows.map(sqliteRowValues));
+      if (rows.length > 0) insertAll((insert) => rows.forEach((row) => insert(sqliteRowValues(row))));
     },
 
-    insertValues,
+    async insertPacked(bytes: Uint8Array) {
+      insertPackedSync(bytes);
+    },
+
+    insertPackedSync,
 
     async totals(q: UsageQuery): Promise<UsageTotal[]> {
       const params: (number | string)[] = [q.from.getTime(), q.to.getTime()];

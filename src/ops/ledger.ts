@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { PackedRows, unpackRows } from './ledger-rows.ts';
 
 /**
  * The usage ledger: one row per relayed request (who, what, how long, which model, how many tokens),
@@ -58,6 +59,12 @@ export interface LedgerStore {
   migrate(): Promise<void>;
   /** Writes all rows in one transaction (all or nothing). */
   insert(rows: UsageRow[]): Promise<void>;
+  /**
+   * Optional: `insert` for rows as the ledger queues them, packed (ledger-rows.ts). A store that can
+   * write packed rows without turning them back into objects (the SQLite thread) saves the main thread
+   * that work; the ledger calls `insert` with unpacked rows otherwise.
+   */
+  insertPacked?(bytes: Uint8Array): Promise<void>;
   /** Sorted by key label, operation, then model (null first). */
   totals(q: UsageQuery): Promise<UsageTotal[]>;
   close(): Promise<void>;
@@ -98,10 +105,14 @@ export function createLedger(store: LedgerStore, opts: LedgerOptions = {}): Ledg
   const maxQueue = Math.max(positiveInt(opts.maxQueue, LEDGER_DEFAULTS.maxQueue), batchSize);
   const onError = opts.onError ?? defaultOnError;
 
-  // The queue is `items[head..]`; the first `inflight` of those are being written right now.
-  let items: UsageRow[] = [];
-  let head = 0;
-  let inflight = 0;
+  // The queue: chunks of packed rows (see ledger-rows.ts), oldest first, each one batch at most. While
+  // a write runs, `inflight` is the front chunk; rows recorded meanwhile go into later chunks.
+  const chunks: PackedRows[] = [];
+  /** A written chunk kept for reuse: under steady load no chunk is allocated after the first two. */
+  let spare: PackedRows | undefined;
+  let queued = 0;
+  let inflight: PackedRows | undefined;
+  /** Rows of the chunk being written that trim() dropped meanwhile: lost only if that write fails. */
   let inflightDropped = 0;
   let running: Promise<void> | undefined;
   /** The running drain writes everything queued, not only full batches (timer, flush(), close()). */
@@ -112,7 +123,7 @@ export function createLedger(store: LedgerStore, opts: LedgerOptions = {}): Ledg
   let storeClosed = false;
 
   const timer = setInterval(() => {
-    if (running === undefined && items.length - head > 0) startDrain(true).catch(() => {});
+    if (running === undefined && queued > 0) startDrain(true).catch(() => {});
   }, flushIntervalMs);
   timer.unref();
 
@@ -136,20 +147,19 @@ export function createLedger(store: LedgerStore, opts: LedgerOptions = {}): Ledg
    * dropped only if that write fails.
    */
   function trim(): void {
-    const excess = items.length - head - maxQueue;
-    if (excess <= 0) return;
-    head += excess;
-    const fromBatch = Math.min(excess, inflight);
-    inflight -= fromBatch;
-    inflightDropped += fromBatch;
-    droppedUnreported += excess - fromBatch;
-    compact();
-  }
-
-  function compact(): void {
-    if (head > 1024 && head * 2 > items.length) {
-      items = items.slice(head);
-      head = 0;
+    let i = 0;
+    while (queued > maxQueue) {
+      const chunk = chunks[i]!;
+      const n = Math.min(queued - maxQueue, chunk.live);
+      chunk.start += n;
+      queued -= n;
+      if (chunk === inflight) {
+        inflightDropped += n;
+        i++;
+      } else {
+        droppedUnreported += n;
+        if (chunk.live === 0) chunks.splice(i, 1);
+      }
     }
   }
 
@@ -160,41 +170,50 @@ export function createLedger(store: LedgerStore, opts: LedgerOptions = {}): Ledg
         queueMicrotask(() => report(new Error('usage ledger is closed'), 1));
         return;
       }
-      items.push(row);
+      let last = chunks[chunks.length - 1];
+      if (last === undefined || last.sealed) {
+        last = spare ?? new PackedRows(batchSize);
+        spare = undefined;
+        chunks.push(last);
+      }
+      last.push(sqliteRowValues(row));
+      queued++;
       trim();
-      if (running === undefined && items.length - head >= batchSize) startDrain(false).catch(() => {});
+      if (running === undefined && queued >= batchSize) startDrain(false).catch(() => {});
     } catch {
       // never throws
     }
   }
 
   async function drain(): Promise<void> {
-    while (items.length - head > 0 && (wantAll || items.length - head >= batchSize)) {
-      const n = Math.min(batchSize, items.length - head);
-      const batch = items.slice(head, head + n);
-      inflight = n;
+    while (chunks.length > 0 && (wantAll || queued >= batchSize)) {
+      const chunk = chunks[0]!;
+      chunk.sealed = true;
+      inflight = chunk;
       inflightDropped = 0;
       try {
-        await store.insert(batch);
+        const bytes = chunk.liveBytes();
+        await (store.insertPacked ? store.insertPacked(bytes) : store.insert(unpackRows(bytes)));
       } catch (err) {
-        // The batch stays at the front of the queue (minus what trim() dropped meanwhile).
+        // The chunk stays at the front of the queue (minus what trim() dropped meanwhile), and takes new
+        // rows again until it is full: the retry is one batch of the oldest rows, as before the failure.
         droppedUnreported += inflightDropped;
-        inflight = 0;
+        inflight = undefined;
         inflightDropped = 0;
+        chunk.sealed = chunk.full;
+        if (chunk.live === 0) chunks.shift();
         lastError = err;
         report(err, 0);
         reportDrops();
         throw err;
       }
-      head += inflight;
-      inflight = 0;
+      chunks.shift();
+      queued -= chunk.live;
+      inflight = undefined;
       inflightDropped = 0;
-      compact();
+      chunk.reset();
+      spare = chunk;
       reportDrops();
-    }
-    if (items.length - head === 0) {
-      items = [];
-      head = 0;
     }
   }
 
@@ -232,7 +251,7 @@ export function createLedger(store: LedgerStore, opts: LedgerOptions = {}): Ledg
       // Write until nothing is left (rows may still arrive meanwhile); a failing store gets one retry.
       let failure: unknown;
       let failures = 0;
-      while (items.length - head > 0 && failures < 2) {
+      while (queued > 0 && failures < 2) {
         try {
           await flush();
         } catch (err) {
@@ -241,10 +260,10 @@ export function createLedger(store: LedgerStore, opts: LedgerOptions = {}): Ledg
         }
       }
       storeClosed = true;
-      const left = items.length - head;
+      const left = queued;
       if (left > 0) {
-        items = [];
-        head = 0;
+        chunks.length = 0;
+        queued = 0;
         report(failure, left);
       }
       await store.close();
@@ -255,7 +274,7 @@ export function createLedger(store: LedgerStore, opts: LedgerOptions = {}): Ledg
   return {
     record,
     get queueDepth() {
-      return items.length - head;
+      return queued;
     },
     flush,
     totals,
