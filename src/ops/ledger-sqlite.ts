@@ -13,6 +13,9 @@ export interface SqliteStore extends LedgerStore {
   insertPackedSync(bytes: Uint8Array): void;
 }
 
+/** Rows per multi-row INSERT (11 parameters each, far below SQLite's limit). */
+const ROWS_PER_INSERT = 10;
+
 export function createSqliteStore(path: string): SqliteStore {
   const db = new DatabaseSync(path);
   db.exec('PRAGMA busy_timeout = 2000');
@@ -20,18 +23,34 @@ export function createSqliteStore(path: string): SqliteStore {
   // WAL + NORMAL: durable against process crashes, a power cut may lose the last commits.
   db.exec('PRAGMA synchronous = NORMAL');
 
-  // One prepared single-row INSERT, run once per row inside the batch's transaction. As fast per row
-  // as a multi-row statement, and no statement is prepared per batch size (preparing a 500-row,
-  // 5,500-parameter INSERT for each odd-sized tail had cost more than the inserts themselves).
-  // Prepared on first use: the table exists only once migrate() has run.
-  let insertRow: StatementSync | undefined;
+  // Two prepared INSERTs, made on first use (the table exists only once migrate() has run): one of
+  // ROWS_PER_INSERT rows for the bulk of a batch, one single-row for its remainder. Measured per row in
+  // a 500-row transaction: 1.72 µs one row at a time, 1.20 ten at a time, 1.12 fifty at a time. Only
+  // these two are ever prepared (preparing a statement per batch size, as an earlier version did for
+  // odd-sized tails, had cost more than the inserts themselves).
+  let insertMany: StatementSync | undefined;
+  let insertOne: StatementSync | undefined;
   let open = true;
+  const valuesOf = (rows: number) => Array(rows).fill(`(${USAGE_COLUMNS.map(() => '?').join(', ')})`).join(', ');
 
-  /** Runs `write` with a function inserting one row of column values, in one transaction. */
+  /** Runs `write` with a function taking one row of column values; all of them go in one transaction. */
   function insertAll(write: (insert: (v: SqliteRowValues) => void) => void): void {
-    insertRow ??= db.prepare(`INSERT INTO usage_log (${USAGE_COLUMNS.join(', ')}) VALUES (${USAGE_COLUMNS.map(() => '?').join(', ')})`);
-    const stmt = insertRow;
-    inTransaction(() => write((v) => stmt.run(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10])));
+    insertMany ??= db.prepare(`INSERT INTO usage_log (${USAGE_COLUMNS.join(', ')}) VALUES ${valuesOf(ROWS_PER_INSERT)}`);
+    insertOne ??= db.prepare(`INSERT INTO usage_log (${USAGE_COLUMNS.join(', ')}) VALUES ${valuesOf(1)}`);
+    const many = insertMany;
+    const one = insertOne;
+    const pending: (SqliteRowValues[number])[] = [];
+    let rows = 0;
+    inTransaction(() => {
+      write((v) => {
+        for (let i = 0; i < v.length; i++) pending.push(v[i]);
+        if (++rows < ROWS_PER_INSERT) return;
+        many.run(...pending);
+        pending.length = 0;
+        rows = 0;
+      });
+      for (let at = 0; at < pending.length; at += USAGE_COLUMNS.length) one.run(...pending.slice(at, at + USAGE_COLUMNS.length));
+    });
   }
 
   function insertPackedSync(bytes: Uint8Array): void {
