@@ -120,6 +120,19 @@ describe('request headers (caller → OpenAI)', () => {
     expect(everything).not.toContain('hop-value');
   });
 
+  test('upstream gets exactly one Host (the upstream\'s own) and, for a JSON body the caller sent chunked, its exact Content-Length', async () => {
+    const { 'content-length': _cl, ...chunkedHeaders } = callerHeaders;
+    const half = Math.floor(body.length / 2);
+    const res = await raw(relay.url, { method: 'POST', path: '/v1/embeddings', headers: { ...chunkedHeaders, host: 'relay.example.com' }, chunks: [body.slice(0, half), body.slice(half)] });
+    expect(res.status).toBe(200);
+    const got = seen[0];
+    expect(got.rawHeaders.filter((h) => h.toLowerCase() === 'host')).toHaveLength(1);
+    expect(got.headers.host).toBe(new URL(local.baseUrl).host);
+    expect(got.headers['content-length']).toBe(String(Buffer.byteLength(body)));
+    expect(got.headers['transfer-encoding']).toBeUndefined();
+    expect(got.body.toString('utf8')).toBe(body);
+  });
+
   test('Expect: 100-continue on a POST with a body: the body is forwarded, Expect is not', async () => {
     const res = await raw(relay.url, {
       method: 'POST',

@@ -6,6 +6,7 @@ import { DatabaseSync } from 'node:sqlite';
 import pg from 'pg';
 import { afterAll, describe, expect, test } from 'vitest';
 import { createLedger, openLedgerStore, type LedgerStore, type UsageRow } from '../src/ops/ledger.ts';
+import { MIGRATIONS } from '../src/ops/migrations/index.ts';
 
 /**
  * Each engine runs the same suite. `target()` gives a fresh, empty database (a new SQLite file, or a
@@ -121,7 +122,7 @@ function ledgerSuite(target: () => Target) {
     await store.close();
     const again = await t.open();
     await again.close();
-    expect(await t.migrations()).toEqual([1]);
+    expect(await t.migrations()).toEqual(MIGRATIONS.map((m) => m.version));
   });
 
   test('record → flush → totals, grouped by key label, operation and model; filtered by [from, to) and key label', async () => {
@@ -365,6 +366,38 @@ async function vi_waitFor(cond: () => boolean, timeoutMs = 3000): Promise<void> 
 describe('ledger on SQLite', () => {
   ledgerSuite(sqliteTarget);
 
+  test('a version-1 ledger is upgraded in place: rows kept, the per-key index dropped, every totals query still served by the time index', async () => {
+    const path = join(tmp, 'v1', 'usage.sqlite');
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(join(tmp, 'v1'), { recursive: true });
+    const old = new DatabaseSync(path);
+    old.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+    old.exec(MIGRATIONS[0]!.sqlite);
+    old.prepare('INSERT INTO schema_migrations VALUES (1, ?, 0)').run(MIGRATIONS[0]!.name);
+    old.prepare("INSERT INTO usage_log (time, key_label, operation, status, latency_ms) VALUES (?, 'alice', 'createEmbedding', 200, 3)").run(minutes(0).getTime());
+    old.close();
+
+    const store = await openLedgerStore({ sqlitePath: path });
+    expect((await store.totals(ALL)).map((r) => [r.keyLabel, r.requests])).toEqual([['alice', 1]]);
+    expect((await store.totals({ ...ALL, keyLabel: 'alice' })).map((r) => r.requests)).toEqual([1]);
+    await store.close();
+
+    const db = new DatabaseSync(path);
+    try {
+      const indexes = db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'usage_log'").all().map((r) => r.name);
+      expect(indexes).toEqual(['usage_log_time_idx']);
+      for (const [where, params] of [
+        ['time >= ? AND time < ?', [0, 1]],
+        ['time >= ? AND time < ? AND key_label = ?', [0, 1, 'alice']],
+      ] as const) {
+        const plan = db.prepare(`EXPLAIN QUERY PLAN SELECT COUNT(*) FROM usage_log WHERE ${where}`).all(...params).map((r) => String(r.detail));
+        expect(plan.join(' ')).toMatch(/USING (COVERING )?INDEX usage_log_time_idx/);
+      }
+    } finally {
+      db.close();
+    }
+  });
+
   test('openLedgerStore creates the directory and uses WAL', async () => {
     const path = join(tmp, 'a', 'b', 'c', 'ledger.db');
     const store = await openLedgerStore({ sqlitePath: path });
@@ -387,6 +420,6 @@ describe.skipIf(PG_URL === undefined)('ledger on PostgreSQL (TEST_DATABASE_URL)'
     const t = pgTarget();
     const stores = await Promise.all([t.open(), t.open(), t.open()]);
     await Promise.all(stores.map((s) => s.close()));
-    expect(await t.migrations()).toEqual([1]);
+    expect(await t.migrations()).toEqual(MIGRATIONS.map((m) => m.version));
   });
 });

