@@ -588,7 +588,10 @@ function table(rows: Row[]): string {
 }
 
 /** Lowest–highest of per-round ratios, e.g. `0.78–0.84`. */
-const roundRange = (ratios: number[]) => (ratios.length ? `${fmt(Math.min(...ratios))}–${fmt(Math.max(...ratios))}` : 'n/a');
+/** The per-round ratios' range and median: shown next to the ratio of the medians, which is the target's
+ * measure, because on a machine whose speed drifts within a run the two can differ by a few hundredths. */
+const roundRange = (ratios: number[]) =>
+  ratios.length ? `${fmt(Math.min(...ratios))}–${fmt(Math.max(...ratios))}, median ${fmt(median(ratios))}` : 'n/a';
 const fmt = (x: number, digits = 2) => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a');
 
 /** HEAD, plus `-dirty` when src/ has uncommitted changes (the relay measured is the working tree). */
