@@ -133,6 +133,18 @@ describe('request headers (caller → OpenAI)', () => {
     expect(got.body.toString('utf8')).toBe(body);
   });
 
+  test('a POST the relay sends without a body (a proxied cancel) carries Content-Length: 0, not an empty chunked body', async () => {
+    const envelope = JSON.stringify({ method: 'POST', path: '/v1/responses/resp_1/cancel' });
+    const res = await raw(relay.url, { method: 'POST', path: '/v1/proxy', headers: { authorization: `Bearer ${RELAY_KEY}`, 'content-type': 'application/json' }, body: envelope });
+    expect(res.status).toBe(200);
+    const got = seen[0];
+    expect(got.url).toBe('/v1/responses/resp_1/cancel');
+    expect(got.headers['content-length']).toBe('0');
+    expect(got.headers['transfer-encoding']).toBeUndefined();
+    expect(got.headers['content-type']).toBeUndefined();
+    expect(got.rawHeaders.filter((h) => h.toLowerCase() === 'host')).toHaveLength(1);
+  });
+
   test('Expect: 100-continue on a POST with a body: the body is forwarded, Expect is not', async () => {
     const res = await raw(relay.url, {
       method: 'POST',

@@ -43,6 +43,8 @@ export interface ForwardRequest {
   onDone?: () => void;
 }
 
+/** Headers of a POST sent without a body. */
+const NO_BODY = { contentType: undefined, length: 0 };
 /** Error answers are small; the key is redacted from them in case upstream ever echoes it. */
 const MAX_REDACTED_ERROR_BYTES = 1024 * 1024;
 const RETRYABLE_STATUS = new Set([502, 503, 504]);
@@ -183,9 +185,11 @@ export function createForwarder(config: RelayConfig, ops: Ops) {
           identity,
           hostHeader,
           streamBody,
-          heldBody === undefined
-            ? undefined
-            : { contentType: jsonBody !== undefined ? 'application/json' : incoming.headers['content-type'], length: heldBody.length },
+          heldBody !== undefined
+            ? { contentType: jsonBody !== undefined ? 'application/json' : incoming.headers['content-type'], length: heldBody.length }
+            : method === 'POST' && !streaming
+              ? NO_BODY // a POST without a body says so, rather than being sent as an empty chunked one
+              : undefined,
         );
         const upstreamReq = transport.request({
           protocol: upstream.protocol,
