@@ -43,7 +43,7 @@ export interface ForwardRequest {
   onDone?: () => void;
 }
 
-/** Headers of a POST sent without a body. */
+/** A POST sent without a body. */
 const NO_BODY = { contentType: undefined, length: 0 };
 /** Error answers are small; the key is redacted from them in case upstream ever echoes it. */
 const MAX_REDACTED_ERROR_BYTES = 1024 * 1024;
@@ -184,12 +184,13 @@ export function createForwarder(config: RelayConfig, ops: Ops) {
           incoming.headers,
           identity,
           hostHeader,
-          streamBody,
-          heldBody !== undefined
-            ? { contentType: jsonBody !== undefined ? 'application/json' : incoming.headers['content-type'], length: heldBody.length }
-            : method === 'POST' && !streaming
-              ? NO_BODY // a POST without a body says so, rather than being sent as an empty chunked one
-              : undefined,
+          streaming
+            ? 'caller'
+            : heldBody !== undefined
+              ? { contentType: jsonBody !== undefined ? 'application/json' : incoming.headers['content-type'], length: heldBody.length }
+              : method === 'POST'
+                ? NO_BODY // a POST without a body says so, rather than being sent as an empty chunked one
+                : undefined,
         );
         const upstreamReq = transport.request({
           protocol: upstream.protocol,
