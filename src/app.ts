@@ -2,6 +2,7 @@ import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
+import { matchOperation, methodsForPath } from '../generated/matcher.ts';
 import type { RelayConfig } from './config.ts';
 import { corsPolicy } from './core/cors.ts';
 import { errorResponse, RelayError } from './core/errors.ts';
@@ -20,7 +21,7 @@ import { registerMcpRoutes } from './routes/mcp.ts';
 import { registerBlobRoutes } from './routes/blobs.ts';
 import { DOCUMENT_PATHS, registerDocumentRoutes } from './routes/documents.ts';
 import { registerHealthRoutes } from './routes/health.ts';
-import { registerOpenAIRoutes, methodsForPath, operationForPath, operationIdOf } from './routes/openai.ts';
+import { registerOpenAIRoutes } from './routes/openai.ts';
 import { registerProxyRoute } from './routes/proxy.ts';
 
 export interface RelayEnv {
@@ -45,8 +46,6 @@ export interface AppDeps {
   gate: Gate;
   logger: Logger;
   actions: ActionDeps;
-  /** schemas/openapi.yaml, parsed once at start-up. */
-  contract: object;
 }
 
 export function createApp(config: RelayConfig, deps: AppDeps) {
@@ -91,10 +90,8 @@ export function createApp(config: RelayConfig, deps: AppDeps) {
         const routePath = c.req.routePath;
         deps.ops.record({
           requestId: c.get('requestId'),
-          operation:
-            operationIdOf(c.req.method, routePath) ??
-            operationForPath(c.req.method, c.req.path) ??
-            (routePath && routePath !== '/*' ? routePath : 'unmatched'),
+          // The operation the request was for, even when it was answered before routing (401, 429).
+          operation: matchOperation(c.req.method, c.req.path)?.operation.operationId ?? (routePath && routePath !== '/*' ? routePath : 'unmatched'),
           keyLabel: c.get('keyLabel') ?? 'anonymous',
           status: c.res.status,
           startedAt,
@@ -105,7 +102,7 @@ export function createApp(config: RelayConfig, deps: AppDeps) {
   });
 
   registerHealthRoutes(app);
-  registerDocumentRoutes(app, config, deps.contract);
+  registerDocumentRoutes(app, config);
   registerBlobRoutes(app, deps.actions.blobs, deps.actions.links);
 
   app.use(relayAuth(deps.gate, { isPublic: isPublicPath, isAdmin: (path) => ADMIN_PATHS.has(path) }));
@@ -113,7 +110,7 @@ export function createApp(config: RelayConfig, deps: AppDeps) {
 
   registerProxyRoute(app, config, deps.forwarder);
   registerActionRoutes(app, deps.actions);
-  registerMcpRoutes(app, deps.actions, deps.contract);
+  registerMcpRoutes(app, deps.actions);
   registerOpenAIRoutes(app, deps.forwarder);
 
   app.notFound((c) => {

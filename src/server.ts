@@ -10,7 +10,6 @@ import { errorResponse, RelayError } from './core/errors.ts';
 import { createPassThroughDoor } from './core/fast-path.ts';
 import { createForwarder } from './core/forward.ts';
 import { createGate } from './core/gate.ts';
-import { loadContract } from './actions/action-schema.ts';
 import { createBlobLinks } from './actions/blob-links.ts';
 import { createLocalBlobStore } from './actions/blob-store.ts';
 import type { ActionDeps } from './actions/context.ts';
@@ -51,7 +50,7 @@ export async function startRelay(config: RelayConfig, logger: Logger, overrides:
     }),
   };
   const gate = createGate(config, ops);
-  const app = createApp(config, { forwarder, ops, gate, logger, actions, contract: loadContract() });
+  const app = createApp(config, { forwarder, ops, gate, logger, actions });
   const passThrough = createPassThroughDoor(config, { forwarder, gate, ops });
   const metricsServer = config.ops.metricsPort ? await serveMetrics(ops, config.host, config.ops.metricsPort) : undefined;
   return new Promise<RunningRelay>((resolve, reject) => {

@@ -2,16 +2,16 @@ import type { OpenAPIHono } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
 import { operations } from '../../generated/routes.ts';
 import type { RelayEnv } from '../app.ts';
-import { actionServerUrl } from '../actions/action-schema.ts';
 import { actionSignal, fitActionAnswer } from '../actions/budget.ts';
 import type { ActionDeps } from '../actions/context.ts';
-import { actionHandlers } from '../actions/index.ts';
+import { actionRunners } from '../actions/index.ts';
 import { transportFailure } from '../actions/openai-client.ts';
 import { RelayError } from '../core/errors.ts';
 import { checkPathParam } from '../core/path-params.ts';
+import { actionServerUrl } from '../http/server-url.ts';
 
 /**
- * The GPT Action operations (x-relay.action, under /v1/actions/): JSON in, validated by the generated
+ * The GPT Action operations under /v1/actions/: JSON in, validated by the generated
  * zod schemas; JSON out, within the action deadline and under 100,000 characters.
  */
 export function registerActionRoutes(app: OpenAPIHono<RelayEnv>, deps: ActionDeps): void {
@@ -28,7 +28,7 @@ export function registerActionRoutes(app: OpenAPIHono<RelayEnv>, deps: ActionDep
 
   for (const operation of operations) {
     if (operation.kind !== 'relay' || !operation.action || operation.operationId === 'relayProxy') continue;
-    const handler = actionHandlers[operation.operationId];
+    const handler = actionRunners[operation.operationId];
     if (!handler) throw new Error(`schemas/openapi.yaml declares action ${operation.operationId}, but src/actions has no handler for it.`);
     app.openapi(operation.route as never, (async (c: any) => {
       const params: Record<string, string> = {};
