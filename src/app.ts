@@ -1,5 +1,6 @@
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { OpenAPIHono } from '@hono/zod-openapi';
+import { matchOperation, methodsForPath } from '../generated/matcher.ts';
 import type { RelayConfig } from './config.ts';
 import { corsPolicy } from './core/cors.ts';
 import type { RelayEnv } from './core/env.ts';
@@ -19,7 +20,7 @@ import { registerMcpRoutes } from './routes/mcp.ts';
 import { registerBlobRoutes } from './routes/blobs.ts';
 import { DOCUMENT_PATHS, registerDocumentRoutes } from './routes/documents.ts';
 import { registerHealthRoutes } from './routes/health.ts';
-import { registerOpenAIRoutes, methodsForPath, operationForPath, operationIdOf } from './routes/openai.ts';
+import { registerOpenAIRoutes } from './routes/openai.ts';
 import { registerProxyRoute } from './routes/proxy.ts';
 
 /** Paths anyone may call without a relay key (they reveal nothing secret). */
@@ -33,8 +34,6 @@ export interface AppDeps {
   gate: Gate;
   logger: Logger;
   actions: ActionServices;
-  /** schemas/openapi.yaml, parsed once at start-up. */
-  contract: object;
 }
 
 export function createApp(config: RelayConfig, deps: AppDeps) {
@@ -84,8 +83,8 @@ export function createApp(config: RelayConfig, deps: AppDeps) {
           requestId: c.get('requestId'),
           operation:
             c.get('operation') ??
-            operationIdOf(c.req.method, routePath) ??
-            operationForPath(c.req.method, c.req.path) ??
+            // The operation the request was for, even when it was answered before routing (401, 429).
+            matchOperation(c.req.method, c.req.path)?.operation.operationId ??
             (routePath && routePath !== '/*' ? routePath : 'unmatched'),
           keyLabel: c.get('keyLabel') ?? 'anonymous',
           status: c.res.status,
@@ -101,7 +100,7 @@ export function createApp(config: RelayConfig, deps: AppDeps) {
   });
 
   registerHealthRoutes(app);
-  registerDocumentRoutes(app, config, deps.contract);
+  registerDocumentRoutes(app, config);
   registerBlobRoutes(app, deps.actions.blobs, deps.actions.links);
 
   app.use(relayAuth(deps.gate, { isPublic: isPublicPath, isAdmin: (path) => ADMIN_PATHS.has(path) }));
@@ -109,7 +108,7 @@ export function createApp(config: RelayConfig, deps: AppDeps) {
 
   registerProxyRoute(app, config, deps.forwarder);
   registerActionRoutes(app, deps.actions);
-  registerMcpRoutes(app, deps.actions, deps.contract);
+  registerMcpRoutes(app, deps.actions);
   registerOpenAIRoutes(app, deps.forwarder);
 
   app.notFound((c) => {

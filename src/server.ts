@@ -9,7 +9,6 @@ import type { RelayConfig } from './config.ts';
 import { errorResponse, RelayError } from './core/errors.ts';
 import { createPassThroughDoor } from './core/fast-path.ts';
 import { createGate } from './core/gate.ts';
-import { loadContract } from './actions/action-schema.ts';
 import { createBlobLinks } from './actions/blob-links.ts';
 import { createLocalBlobStore } from './actions/blob-store.ts';
 import type { ActionServices } from './actions/context.ts';
@@ -54,7 +53,7 @@ export async function startRelay(config: RelayConfig, logger: Logger, overrides:
     }),
   };
   const gate = createGate(config, ops);
-  const app = createApp(config, { forwarder, ops, gate, logger, actions, contract: loadContract() });
+  const app = createApp(config, { forwarder, ops, gate, logger, actions });
   const passThrough = createPassThroughDoor(config, { forwarder, gate, ops, logger });
   const metricsServer = config.ops.metricsPort ? await serveMetrics(ops, config.host, config.ops.metricsPort) : undefined;
   return new Promise<RunningRelay>((resolve, reject) => {

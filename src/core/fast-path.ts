@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { operations, type RelayOperation } from '../../generated/routes.ts';
+import { matchOperation } from '../../generated/matcher.ts';
+import type { RelayOperation } from '../../generated/routes.ts';
 import type { RelayConfig } from '../config.ts';
 import type { Ops } from '../ops/index.ts';
 import { RelayError, writeError } from './errors.ts';
@@ -21,48 +22,8 @@ import { nextRequestId } from './request-id.ts';
  */
 export type PassThroughDoor = (incoming: IncomingMessage, outgoing: ServerResponse) => boolean;
 
-interface Route {
-  method: string;
-  pattern: RegExp;
-  names: string[];
-  operation: RelayOperation;
-}
-
 export function createPassThroughDoor(config: RelayConfig, deps: { forwarder: Forwarder; gate: Gate; ops: Ops; logger: Logger }): PassThroughDoor {
   const { forwarder, gate, ops, logger } = deps;
-  // The generated table's order (literal segments first) is the router's order; a match on one of the
-  // relay's own operations means the request is not a pass-through, whatever else would match.
-  const exact = new Map<string, RelayOperation>();
-  const routes: Route[] = [];
-  for (const operation of operations) {
-    const method = operation.method.toUpperCase();
-    if (operation.pathParams.length === 0) {
-      const key = `${method} ${operation.path}`;
-      if (!exact.has(key)) exact.set(key, operation);
-      continue;
-    }
-    routes.push({
-      method,
-      pattern: new RegExp(`^${operation.path.replace(/\{[^}]+\}/g, '([^/]+)')}$`),
-      names: [...operation.pathParams],
-      operation,
-    });
-  }
-
-  const match = (method: string, path: string): { operation: RelayOperation; params: Record<string, string> } | undefined => {
-    const operation = exact.get(`${method} ${path}`);
-    if (operation) return { operation, params: {} };
-    for (const route of routes) {
-      if (route.method !== method) continue;
-      const found = route.pattern.exec(path);
-      if (!found) continue;
-      const params: Record<string, string> = {};
-      for (let i = 0; i < route.names.length; i++) params[route.names[i]] = decodeURIComponent(found[i + 1]);
-      return { operation: route.operation, params };
-    }
-    return undefined;
-  };
-
   const refuse = (outgoing: ServerResponse, err: RelayError, requestId: string, operation: RelayOperation, label: string, startedAt: number, started: number) => {
     writeError(outgoing, err, requestId);
     ops.record({ requestId, operation: operation.operationId, keyLabel: label, status: err.status, startedAt, ms: Math.round(performance.now() - started) });
@@ -97,12 +58,12 @@ export function createPassThroughDoor(config: RelayConfig, deps: { forwarder: Fo
     const url = incoming.url ?? '';
     const queryStart = url.indexOf('?');
     const path = queryStart === -1 ? url : url.slice(0, queryStart);
-    let found;
+    // A match on one of the relay's own operations means the request is not a pass-through.
+    const found = matchOperation(method, path);
+    if (!found || found.operation.kind !== 'passthrough') return false;
     let upstreamPath: string;
     try {
-      found = match(method, path);
-      if (!found || found.operation.kind !== 'passthrough') return false;
-      upstreamPath = canonicalUpstreamPath(found.operation.path, found.params);
+      upstreamPath = canonicalUpstreamPath(found.operation.path, decodeParams(found.params));
     } catch {
       return false; // bad encoding or a refused parameter: the app answers it
     }
@@ -131,4 +92,14 @@ export function createPassThroughDoor(config: RelayConfig, deps: { forwarder: Fo
     }
     return true;
   };
+}
+
+/** Percent-decoded path parameters, as the Hono router hands them over (throws on bad encoding). */
+function decodeParams(params: Readonly<Record<string, string>>): Readonly<Record<string, string>> {
+  let decoded: Record<string, string> | undefined;
+  for (const name in params) {
+    const value = params[name];
+    if (value.includes('%')) (decoded ??= { ...params })[name] = decodeURIComponent(value);
+  }
+  return decoded ?? params;
 }

@@ -8,16 +8,17 @@ import {
   type CallToolResult,
   type ContentBlock,
 } from '@modelcontextprotocol/sdk/types.js';
+import { ACTION_INFO_DESCRIPTION } from '../../generated/documents.ts';
+import { mcpTools, type McpTool, type McpToolEntry, type ToolLayout } from '../../generated/mcp-tools.ts';
 import { operations as generatedOperations, type RelayOperation } from '../../generated/routes.ts';
-import { ACTION_INFO_DESCRIPTION, isObj } from '../actions/action-schema.ts';
 import { actionSignal, fitActionAnswer } from '../actions/budget.ts';
-import type { ActionCall, ActionDeps, ActionHandler } from '../actions/context.ts';
-import { actionHandlers } from '../actions/index.ts';
+import type { ActionCall, ActionDeps } from '../actions/context.ts';
+import { actionRunners, type ActionRunner } from '../actions/index.ts';
 import { RelayError } from '../core/errors.ts';
+import { isObj } from '../core/json.ts';
 import { checkPathParam } from '../core/path-params.ts';
 import { fitProxyAnswer, parseProxyEnvelope } from '../actions/proxy-envelope.ts';
 import { transportFailure } from '../upstream/client.ts';
-import { buildTools, type McpTool, type ToolLayout } from './tools.ts';
 
 /**
  * The MCP door to the action operations: each tool call runs the SAME handler as the matching HTTP
@@ -33,34 +34,25 @@ const PROXY_TOOL = 'relayProxy';
 export interface McpTools {
   /** What `tools/list` answers. */
   list: McpTool[];
-  byName: Map<string, { tool: McpTool; layout: ToolLayout; operation: RelayOperation; handler?: ActionHandler }>;
+  byName: Map<string, { tool: McpTool; layout: ToolLayout; operation: RelayOperation; handler?: ActionRunner }>;
 }
 
 /**
- * The tool list of `contract`, checked against the generated route table and the handlers: a spec action
- * the relay cannot serve fails at start-up, not on the first call.
+ * The generated tool list (generated/mcp-tools.ts) joined to the route table and the handlers, by
+ * operationId: both come from the same run of `npm run generate`, so there is nothing to cross-check.
  */
 export function createMcpTools(
-  contract: object,
+  entries: readonly McpToolEntry[] = mcpTools,
   operations: readonly RelayOperation[] = generatedOperations,
-  handlers: Record<string, ActionHandler> = actionHandlers,
+  handlers: Readonly<Record<string, ActionRunner | undefined>> = actionRunners,
 ): McpTools {
-  const entries = buildTools(contract, operations);
-  const problems: string[] = [];
+  const byId = new Map(operations.map((op) => [op.operationId as string, op]));
   const byName: McpTools['byName'] = new Map();
   for (const { tool, layout } of entries) {
-    const operation = operations.find((op) => op.operationId === tool.name)!;
-    const handler = handlers[tool.name];
-    if (tool.name !== PROXY_TOOL && !handler) problems.push(`action ${tool.name} has no handler in src/actions`);
-    byName.set(tool.name, { tool, layout, operation, handler });
+    const operation = byId.get(layout.operationId);
+    if (!operation) throw new Error(`generated/mcp-tools.ts names ${layout.operationId}, which generated/routes.ts lacks: run npm run generate`);
+    byName.set(tool.name, { tool, layout, operation, handler: handlers[tool.name] });
   }
-  const marked = operations.filter((op) => op.action).map((op) => op.operationId);
-  const missing = marked.filter((name) => !byName.has(name));
-  const extra = [...byName.keys()].filter((name) => !(marked as readonly string[]).includes(name));
-  if (missing.length || extra.length) {
-    problems.push(`the route table's actions (${marked.length}) differ from the spec's (${byName.size}): run npm run generate`);
-  }
-  if (problems.length) throw new Error(`The MCP tools cannot be served:\n  - ${problems.join('\n  - ')}`);
   return { list: entries.map((e) => e.tool), byName };
 }
 

@@ -1,9 +1,11 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { RelayEnv } from '../core/env.ts';
-import { actionServerUrl, isObj } from '../actions/action-schema.ts';
+import { SPEC_INFO } from '../../generated/documents.ts';
 import { actionDeps, type ActionServices } from '../actions/context.ts';
 import { RelayError } from '../core/errors.ts';
+import { isObj } from '../core/json.ts';
 import { readJsonBody } from '../core/read-body.ts';
+import { actionServerUrl } from '../http/server-url.ts';
 import { createUsageAccount } from '../upstream/usage-account.ts';
 
 /**
@@ -33,19 +35,14 @@ import { createUsageAccount } from '../upstream/usage-account.ts';
  *    cap and the usage ledger stay keyed exactly as they are for relay keys;
  *  - never pass the token upstream (the OpenAI key stays the only upstream credential, as now).
  */
-export function registerMcpRoutes(app: OpenAPIHono<RelayEnv>, services: ActionServices, contract: object): void {
+export function registerMcpRoutes(app: OpenAPIHono<RelayEnv>, services: ActionServices): void {
   // The MCP SDK is a large module tree: it loads in the background once the relay is up (and at the latest
-  // on the first /mcp request), so it never delays start-up. Building the tools checks that every spec
-  // action has a handler and that the route table is fresh; a failure answers every /mcp request.
+  // on the first /mcp request), so it never delays start-up. The tools themselves are generated
+  // (generated/mcp-tools.ts); a failure to load answers every /mcp request.
   let loading: Promise<McpRuntime> | undefined;
-  const load = () => (loading ??= loadMcpRuntime(contract));
+  const load = () => (loading ??= loadMcpRuntime());
   setTimeout(() => void load().catch(() => {}), 250).unref();
-  const docInfo = isObj((contract as { info?: unknown }).info) ? (contract as { info: Record<string, unknown> }).info : {};
-  const info = {
-    name: 'openai-relay',
-    title: typeof docInfo.title === 'string' ? docInfo.title : 'OpenAI Relay',
-    version: typeof docInfo.version === 'string' ? docInfo.version : '1.0.0',
-  };
+  const info = { name: 'openai-relay', title: SPEC_INFO.title, version: SPEC_INFO.version };
   const { config } = services;
 
   app.post('/mcp', async (c) => {
@@ -88,12 +85,12 @@ export function registerMcpRoutes(app: OpenAPIHono<RelayEnv>, services: ActionSe
 
 type McpRuntime = Awaited<ReturnType<typeof loadMcpRuntime>>;
 
-async function loadMcpRuntime(contract: object) {
+async function loadMcpRuntime() {
   const [{ createMcpServer, createMcpTools }, { WebStandardStreamableHTTPServerTransport }] = await Promise.all([
     import('../mcp/server.ts'),
     import('@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js'),
   ]);
-  return { tools: createMcpTools(contract), createMcpServer, Transport: WebStandardStreamableHTTPServerTransport };
+  return { tools: createMcpTools(), createMcpServer, Transport: WebStandardStreamableHTTPServerTransport };
 }
 
 /** MCP methods a record may name; anything else is recorded as `mcp:other` (metric labels stay bounded). */
