@@ -1981,8 +1981,13 @@ export interface components {
              * @default false
              */
             stream?: boolean;
-            /** @description Streaming options, e.g. include_usage. */
+            /** @description Streaming options; only with stream true. */
             stream_options?: {
+                /** @description Stream an extra chunk with the usage of the whole request (choices empty) before [DONE]; every other chunk then carries usage null. */
+                include_usage?: boolean;
+                /** @description Pad delta events with an obfuscation field. */
+                include_obfuscation?: boolean;
+            } & {
                 [key: string]: unknown;
             };
             temperature?: number;

@@ -945,6 +945,12 @@ export interface RelayOperation {
   readonly requestContentTypes: readonly string[];
   /** Set when the operation belongs to the GPT Action surface (generated/action-schema.json, generated/mcp-tools.ts). */
   readonly action: { readonly consequential: boolean } | null;
+  /**
+   * Derived from the spec's shapes (scripts/generate/usage-shape.ts). streamOption: the request takes
+   * `stream_options.include_usage`, which the relay sets on streams so they are counted. responseObject: the
+   * answer is a Responses object, whose usage a background response reports only with a later answer.
+   */
+  readonly usage: { readonly streamOption: boolean; readonly responseObject: boolean };
   readonly route: (typeof routes)[keyof typeof routes];
 }
 
@@ -963,6 +969,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: [],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["listBatches"],
   },
   {
@@ -978,6 +985,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: ["application/json"],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["createBatch"],
   },
   {
@@ -993,6 +1001,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: [],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["ListContainers"],
   },
   {
@@ -1008,6 +1017,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: ["application/json"],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["CreateContainer"],
   },
   {
@@ -1023,6 +1033,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: ["application/json"],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["createConversation"],
   },
   {
@@ -1038,6 +1049,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: ["application/json"],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["createEmbedding"],
   },
   {
@@ -1053,6 +1065,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: [],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["listFiles"],
   },
   {
@@ -1068,6 +1081,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "long",
     requestContentTypes: ["multipart/form-data"],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["createFile"],
   },
   {
@@ -1083,6 +1097,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: [],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["listModels"],
   },
   {
@@ -1098,6 +1113,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: ["application/json"],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["createModeration"],
   },
   {
@@ -1113,6 +1129,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "standard",
     requestContentTypes: ["application/json"],
     action: {"consequential":true},
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["relayProxy"],
   },
   {
@@ -1128,6 +1145,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "standard",
     requestContentTypes: ["application/json"],
     action: null,
+    usage: {"streamOption":false,"responseObject":true},
     route: routes["createResponse"],
   },
   {
@@ -1143,6 +1161,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: ["application/json"],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["createUpload"],
   },
   {
@@ -1158,6 +1177,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: [],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["listVectorStores"],
   },
   {
@@ -1173,6 +1193,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: ["application/json"],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["createVectorStore"],
   },
   {
@@ -1188,6 +1209,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: [],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["ListVideos"],
   },
   {
@@ -1203,6 +1225,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "long",
     requestContentTypes: ["multipart/form-data","application/json"],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["createVideo"],
   },
   {
@@ -1218,6 +1241,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: [],
     action: {"consequential":false},
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["listActionFiles"],
   },
   {
@@ -1233,6 +1257,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "long",
     requestContentTypes: ["application/json"],
     action: {"consequential":true},
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["uploadActionFiles"],
   },
   {
@@ -1248,6 +1273,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "standard",
     requestContentTypes: ["application/json"],
     action: {"consequential":false},
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["createActionResponse"],
   },
   {
@@ -1263,6 +1289,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: [],
     action: {"consequential":false},
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["listActionVectorStores"],
   },
   {
@@ -1278,6 +1305,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: ["application/json"],
     action: {"consequential":true},
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["createActionVectorStore"],
   },
   {
@@ -1293,6 +1321,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "long",
     requestContentTypes: ["application/json"],
     action: {"consequential":true},
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["createActionVideo"],
   },
   {
@@ -1308,6 +1337,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "long",
     requestContentTypes: ["application/json"],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["createSpeech"],
   },
   {
@@ -1323,6 +1353,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "long",
     requestContentTypes: ["multipart/form-data"],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["createTranscription"],
   },
   {
@@ -1338,6 +1369,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "long",
     requestContentTypes: ["multipart/form-data"],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["createTranslation"],
   },
   {
@@ -1353,6 +1385,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: [],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["listChatCompletions"],
   },
   {
@@ -1368,6 +1401,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "standard",
     requestContentTypes: ["application/json"],
     action: null,
+    usage: {"streamOption":true,"responseObject":false},
     route: routes["createChatCompletion"],
   },
   {
@@ -1383,6 +1417,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "long",
     requestContentTypes: ["multipart/form-data","application/json"],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["createImageEdit"],
   },
   {
@@ -1398,6 +1433,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "long",
     requestContentTypes: ["application/json"],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["createImage"],
   },
   {
@@ -1413,6 +1449,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "long",
     requestContentTypes: ["multipart/form-data"],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["createImageVariation"],
   },
   {
@@ -1428,6 +1465,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: ["application/json"],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["create-realtime-client-secret"],
   },
   {
@@ -1443,6 +1481,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: ["application/json"],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["create-realtime-session"],
   },
   {
@@ -1458,6 +1497,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: ["application/json"],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["create-realtime-transcription-session"],
   },
   {
@@ -1473,6 +1513,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "standard",
     requestContentTypes: ["application/json"],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["Compactconversation"],
   },
   {
@@ -1488,6 +1529,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: ["application/json"],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["Getinputtokencounts"],
   },
   {
@@ -1503,6 +1545,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "long",
     requestContentTypes: ["multipart/form-data"],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["CreateVideoCharacter"],
   },
   {
@@ -1518,6 +1561,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "long",
     requestContentTypes: ["multipart/form-data","application/json"],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["CreateVideoEdit"],
   },
   {
@@ -1533,6 +1577,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "long",
     requestContentTypes: ["multipart/form-data","application/json"],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["CreateVideoExtend"],
   },
   {
@@ -1548,6 +1593,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "long",
     requestContentTypes: ["application/json"],
     action: {"consequential":true},
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["editActionImage"],
   },
   {
@@ -1563,6 +1609,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "long",
     requestContentTypes: ["application/json"],
     action: {"consequential":true},
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["generateActionImage"],
   },
   {
@@ -1578,6 +1625,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: [],
     action: {"consequential":false},
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["getActionResponse"],
   },
   {
@@ -1593,6 +1641,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: [],
     action: {"consequential":false},
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["getActionVideo"],
   },
   {
@@ -1608,6 +1657,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: [],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["deleteChatCompletion"],
   },
   {
@@ -1623,6 +1673,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: [],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["getChatCompletion"],
   },
   {
@@ -1638,6 +1689,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: ["application/json"],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["updateChatCompletion"],
   },
   {
@@ -1653,6 +1705,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: [],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["GetVideoCharacter"],
   },
   {
@@ -1668,6 +1721,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "long",
     requestContentTypes: [],
     action: {"consequential":false},
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["getActionFileContent"],
   },
   {
@@ -1683,6 +1737,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: ["application/json"],
     action: {"consequential":false},
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["waitForActionResponse"],
   },
   {
@@ -1698,6 +1753,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: ["application/json"],
     action: {"consequential":false},
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["searchActionVectorStore"],
   },
   {
@@ -1713,6 +1769,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "long",
     requestContentTypes: ["application/json"],
     action: {"consequential":false},
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["waitForActionVideo"],
   },
   {
@@ -1728,6 +1785,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: [],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["getChatCompletionMessages"],
   },
   {
@@ -1743,6 +1801,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: [],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["retrieveBatch"],
   },
   {
@@ -1758,6 +1817,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: [],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["DeleteContainer"],
   },
   {
@@ -1773,6 +1833,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: [],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["RetrieveContainer"],
   },
   {
@@ -1788,6 +1849,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: [],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["deleteConversation"],
   },
   {
@@ -1803,6 +1865,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: [],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["getConversation"],
   },
   {
@@ -1818,6 +1881,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: ["application/json"],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["updateConversation"],
   },
   {
@@ -1833,6 +1897,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: [],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["deleteFile"],
   },
   {
@@ -1848,6 +1913,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: [],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["retrieveFile"],
   },
   {
@@ -1863,6 +1929,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: [],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["deleteModel"],
   },
   {
@@ -1878,6 +1945,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: [],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["retrieveModel"],
   },
   {
@@ -1893,6 +1961,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: [],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["deleteResponse"],
   },
   {
@@ -1908,6 +1977,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "standard",
     requestContentTypes: [],
     action: null,
+    usage: {"streamOption":false,"responseObject":true},
     route: routes["getResponse"],
   },
   {
@@ -1923,6 +1993,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: [],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["deleteVectorStore"],
   },
   {
@@ -1938,6 +2009,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: [],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["getVectorStore"],
   },
   {
@@ -1953,6 +2025,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: ["application/json"],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["modifyVectorStore"],
   },
   {
@@ -1968,6 +2041,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: [],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["DeleteVideo"],
   },
   {
@@ -1983,6 +2057,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: [],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["GetVideo"],
   },
   {
@@ -1998,6 +2073,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: [],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["cancelBatch"],
   },
   {
@@ -2013,6 +2089,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: [],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["ListContainerFiles"],
   },
   {
@@ -2028,6 +2105,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "long",
     requestContentTypes: ["multipart/form-data","application/json"],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["CreateContainerFile"],
   },
   {
@@ -2043,6 +2121,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: [],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["listConversationItems"],
   },
   {
@@ -2058,6 +2137,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: ["application/json"],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["createConversationItems"],
   },
   {
@@ -2073,6 +2153,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "long",
     requestContentTypes: [],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["downloadFile"],
   },
   {
@@ -2088,6 +2169,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: [],
     action: null,
+    usage: {"streamOption":false,"responseObject":true},
     route: routes["cancelResponse"],
   },
   {
@@ -2103,6 +2185,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: [],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["listInputItems"],
   },
   {
@@ -2118,6 +2201,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: [],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["cancelUpload"],
   },
   {
@@ -2133,6 +2217,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: ["application/json"],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["completeUpload"],
   },
   {
@@ -2148,6 +2233,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "long",
     requestContentTypes: ["multipart/form-data"],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["addUploadPart"],
   },
   {
@@ -2163,6 +2249,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: ["application/json"],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["createVectorStoreFileBatch"],
   },
   {
@@ -2178,6 +2265,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: [],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["listVectorStoreFiles"],
   },
   {
@@ -2193,6 +2281,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: ["application/json"],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["createVectorStoreFile"],
   },
   {
@@ -2208,6 +2297,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: ["application/json"],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["searchVectorStore"],
   },
   {
@@ -2223,6 +2313,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "long",
     requestContentTypes: [],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["RetrieveVideoContent"],
   },
   {
@@ -2238,6 +2329,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "long",
     requestContentTypes: ["multipart/form-data","application/json"],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["CreateVideoRemix"],
   },
   {
@@ -2253,6 +2345,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: [],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["DeleteContainerFile"],
   },
   {
@@ -2268,6 +2361,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: [],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["RetrieveContainerFile"],
   },
   {
@@ -2283,6 +2377,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: [],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["deleteConversationItem"],
   },
   {
@@ -2298,6 +2393,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: [],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["getConversationItem"],
   },
   {
@@ -2313,6 +2409,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: [],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["getVectorStoreFileBatch"],
   },
   {
@@ -2328,6 +2425,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: [],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["deleteVectorStoreFile"],
   },
   {
@@ -2343,6 +2441,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: [],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["getVectorStoreFile"],
   },
   {
@@ -2358,6 +2457,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: ["application/json"],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["updateVectorStoreFileAttributes"],
   },
   {
@@ -2373,6 +2473,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "long",
     requestContentTypes: [],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["RetrieveContainerFileContent"],
   },
   {
@@ -2388,6 +2489,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: [],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["cancelVectorStoreFileBatch"],
   },
   {
@@ -2403,6 +2505,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "short",
     requestContentTypes: [],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["listFilesInVectorStoreBatch"],
   },
   {
@@ -2418,6 +2521,7 @@ export const operations: readonly RelayOperation[] = [
     timeout: "long",
     requestContentTypes: [],
     action: null,
+    usage: {"streamOption":false,"responseObject":false},
     route: routes["retrieveVectorStoreFileContent"],
   },
 ];

@@ -80,6 +80,7 @@ export function emitRoutes(spec: Json, ops: OperationInfo[]): string {
       `    timeout: ${str(o.relay.timeout)},`,
       `    requestContentTypes: ${str(o.requestContentTypes)},`,
       `    action: ${str(o.relay.action)},`,
+      `    usage: ${str(o.usage)},`,
       `    route: routes[${str(o.operationId)}],`,
       `  },`,
     ].join('\n'),
@@ -120,6 +121,12 @@ export interface RelayOperation {
   readonly requestContentTypes: readonly string[];
   /** Set when the operation belongs to the GPT Action surface (generated/action-schema.json, generated/mcp-tools.ts). */
   readonly action: { readonly consequential: boolean } | null;
+  /**
+   * Derived from the spec's shapes (scripts/generate/usage-shape.ts). streamOption: the request takes
+   * \`stream_options.include_usage\`, which the relay sets on streams so they are counted. responseObject: the
+   * answer is a Responses object, whose usage a background response reports only with a later answer.
+   */
+  readonly usage: { readonly streamOption: boolean; readonly responseObject: boolean };
   readonly route: (typeof routes)[keyof typeof routes];
 }
 

@@ -3,6 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { isObj, type Json } from './walk.ts';
+import { usageShape, type UsageShape } from './usage-shape.ts';
 
 /**
  * schemas/openapi.yaml and its `x-relay` marks. This module is the one place that reads `x-relay`: every
@@ -46,6 +47,7 @@ export interface OperationInfo {
   queryParams: Json[];
   relay: RelayValues;
   requestContentTypes: string[];
+  usage: UsageShape;
   op: Json;
 }
 
@@ -112,6 +114,7 @@ export function listOperations(spec: Json): OperationInfo[] {
           action: typeof action === 'object' ? action : null,
         },
         requestContentTypes: Object.keys(op.requestBody?.content ?? {}),
+        usage: usageShape(spec, op),
         op,
       });
     }

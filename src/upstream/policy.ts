@@ -47,8 +47,6 @@ export interface UpstreamPolicy {
   upstreamError(operation: string, kind: string): void;
 }
 
-/** Operations that answer with a Responses object, whose usage may arrive after the first answer. */
-const RESPONSE_OBJECT_OPERATIONS = new Set(['createResponse', 'getResponse', 'cancelResponse']);
 const UNFINISHED = new Set(['queued', 'in_progress']);
 
 export function createUpstreamPolicy(config: RelayConfig, ops: Ops, logger: Logger): UpstreamPolicy {
@@ -81,13 +79,13 @@ export function createUpstreamPolicy(config: RelayConfig, ops: Ops, logger: Logg
     },
     usageTap(operation, method, status, contentType, contentEncoding) {
       if (!ops.wantsUsage || status >= 400) return undefined;
-      const responseState = RESPONSE_OBJECT_OPERATIONS.has(operation.operationId);
+      const responseState = operation.usage.responseObject;
       // Only POSTs spend tokens; a GET is read only for the response it may find finished.
       if (method !== 'POST' && !responseState) return undefined;
       return createUsageTap(contentType, { contentEncoding, responseState });
     },
     countUsage(operation, method, usage) {
-      if (!usage || !RESPONSE_OBJECT_OPERATIONS.has(operation.operationId) || usage.responseId === undefined) {
+      if (!usage || !operation.usage.responseObject || usage.responseId === undefined) {
         return method === 'POST' ? usage : undefined;
       }
       const id = usage.responseId;

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { RelayError } from '../../core/errors.ts';
+import { createUsageWithholder } from '../stream-usage/answer.ts';
 import type { Exchange } from './exchange.ts';
 import { fitHeldAnswer, MAX_FITTED_ANSWER_BYTES, MAX_REDACTED_ERROR_BYTES, relayHeldAnswer } from './held-answer.ts';
 
@@ -39,8 +40,10 @@ export function onResponse(x: Exchange, res: IncomingMessage): void {
   res.on('close', () => {
     if (!res.complete) cutOff();
   });
+  // The relay asked this stream for its usage; the caller had not: the extra usage stays out of its answer.
+  const withholder = x.withholdUsage && x.sse ? createUsageWithholder() : undefined;
   res.on('end', () => {
-    if (!outgoing.writableEnded) outgoing.end();
+    if (!outgoing.writableEnded) outgoing.end(withholder?.end());
     x.finish(status, undefined, x.tap?.end());
   });
 
@@ -73,7 +76,8 @@ export function onResponse(x: Exchange, res: IncomingMessage): void {
   const { streamMemory } = ctx;
   res.on('data', (chunk: Buffer) => {
     restartTimer();
-    if (!outgoing.write(chunk)) res.pause();
+    const out = withholder ? withholder.write(chunk) : chunk;
+    if (out.length > 0 && !outgoing.write(out)) res.pause();
     x.tap?.write(chunk);
     streamMemory.streamed(chunk.length);
   });

@@ -4,7 +4,7 @@ import { outboundRequestHeaders, type OutboundBody } from '../headers.ts';
 import { isRetryableError, isRetryableStatus, retryAfterMs, retryDelayMs } from '../retry.ts';
 import { onResponse } from './answer.ts';
 import type { Exchange } from './exchange.ts';
-import { pipeRequestBody } from './request-body.ts';
+import { askForStreamUsage, pipeRequestBody } from './request-body.ts';
 
 /**
  * One attempt at OpenAI: the upstream request with the policy's headers, its connect deadline, and the
@@ -19,6 +19,7 @@ export function send(x: Exchange): void {
   if (x.settled) return;
   x.attempt++;
   const { ctx, incoming, req } = x;
+  if (x.headers === undefined) askForStreamUsage(x);
   x.headers ??= outboundRequestHeaders(incoming.headers, ctx.policy.identity, ctx.hostHeader, bodyHeaders(x));
   const upstream = ctx.policy.base;
   const upstreamReq = ctx.transport.request({
@@ -62,7 +63,7 @@ export function send(x: Exchange): void {
 
 /** Body headers of the upstream request: the caller's stream as it comes, a held body's exact length, or none. */
 function bodyHeaders(x: Exchange): OutboundBody {
-  if (x.streaming) return 'caller';
+  if (x.streaming) return x.usageSplice ? { contentType: x.incoming.headers['content-type'], length: undefined } : 'caller';
   if (x.heldBody !== undefined) {
     const contentType = x.req.jsonBody !== undefined ? 'application/json' : x.incoming.headers['content-type'];
     return { contentType, length: x.heldBody.length };

@@ -7,6 +7,7 @@ import { RelayError, sseErrorEvent, writeError } from '../../core/errors.ts';
 import type { Ops } from '../../ops/index.ts';
 import type { UpstreamPolicy } from '../policy.ts';
 import type { StreamMemory } from '../stream-memory.ts';
+import type { UsageSplice } from '../stream-usage/request.ts';
 import type { UsageInfo, UsageTap } from '../usage-tap/index.ts';
 
 /** What one forwarded request asks of the core. */
@@ -92,6 +93,10 @@ export class Exchange {
   upstreamMs: number | undefined;
   tap: UsageTap | undefined;
   endStream: (() => void) | undefined;
+  /** The relay asked this stream for its usage on the caller's behalf: take it out of the answer. */
+  withholdUsage = false;
+  /** Asks a streamed (unheld) body for its usage as it passes. */
+  usageSplice: UsageSplice | undefined;
   settled = false;
 
   constructor(ctx: ForwarderContext, incoming: IncomingMessage, outgoing: ServerResponse, req: ForwardRequest, resolve: () => void) {

@@ -1,6 +1,7 @@
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { RelayOperation } from '../../../generated/routes.ts';
 import { RelayError } from '../../core/errors.ts';
+import { askUsageInHeldBody, createUsageSplice } from '../stream-usage/request.ts';
 import type { Exchange } from './exchange.ts';
 
 /**
@@ -79,11 +80,33 @@ export function readPrefixThenStart(x: Exchange, start: () => void): void {
   incoming.on('error', onError);
 }
 
+/**
+ * A streamed request of an operation that reports stream usage only when asked (Chat Completions): ask,
+ * in the held body or as the body streams (stream-usage/request.ts), when a ledger or a budget counts it.
+ */
+export function askForStreamUsage(x: Exchange): void {
+  if (!x.ctx.policy.wantsUsage || !x.req.operation.usage.streamOption) return;
+  if (x.heldBody !== undefined) {
+    const asked = askUsageInHeldBody(x.heldBody);
+    x.heldBody = asked.body;
+    x.withholdUsage = asked.injected;
+  } else if (x.streaming) {
+    x.usageSplice = createUsageSplice();
+  }
+}
+
+const usageRequired = () =>
+  new RelayError(400, 'This relay counts the usage of every stream: with `stream: true`, set `stream_options.include_usage` to true, or leave `stream_options` out.', {
+    code: 'stream_usage_required',
+    param: 'stream_options.include_usage',
+  });
+
 /** Streams the rest of the caller's body (after any prefix) into the upstream request, with backpressure and the cap. */
 export function pipeRequestBody(x: Exchange, upstreamReq: ClientRequest): void {
   const { incoming } = x;
+  const splice = x.usageSplice;
   let received = x.prefixBytes;
-  for (const chunk of x.prefix) upstreamReq.write(chunk);
+  for (const chunk of x.prefix) upstreamReq.write(splice ? splice.write(chunk) : chunk);
   x.prefix = [];
   const multipart = x.req.operation.body === 'multipart';
   incoming.on('data', (chunk: Buffer) => {
@@ -94,10 +117,16 @@ export function pipeRequestBody(x: Exchange, upstreamReq: ClientRequest): void {
       x.fail(tooLarge(x.cap, multipart));
       return;
     }
-    if (!upstreamReq.write(chunk)) incoming.pause();
+    if (!upstreamReq.write(splice ? splice.write(chunk) : chunk)) incoming.pause();
   });
   upstreamReq.on('drain', () => incoming.resume());
-  incoming.on('end', () => upstreamReq.end());
+  incoming.on('end', () => {
+    if (!splice) return upstreamReq.end();
+    const ending = splice.end();
+    if (ending.refused) return x.fail(usageRequired());
+    x.withholdUsage = ending.injected;
+    upstreamReq.end(ending.tail);
+  });
   incoming.on('error', () => x.fail(cutOff()));
   incoming.resume();
 }
