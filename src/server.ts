@@ -12,10 +12,10 @@ import { createForwarder } from './core/forward.ts';
 import { createGate } from './core/gate.ts';
 import { loadContract } from './actions/action-schema.ts';
 import { createBlobLinks } from './actions/blob-links.ts';
-import { createLocalBlobStore } from './actions/blob-store.ts';
 import type { ActionDeps } from './actions/context.ts';
 import { createFileRefFetcher } from './actions/file-refs.ts';
 import { createOpenAIClient } from './actions/openai-client.ts';
+import { openBlobStore } from './actions/open-blob-store.ts';
 import { createOps, type Ops } from './ops/index.ts';
 import type { Logger } from './core/logger.ts';
 
@@ -33,10 +33,11 @@ export interface RelayOverrides {
 }
 
 export async function startRelay(config: RelayConfig, logger: Logger, overrides: RelayOverrides = {}): Promise<RunningRelay> {
+  const { actions: a } = config;
+  // First: an unreachable S3 bucket stops start-up before any ledger or Redis connection is open.
+  const blobs = await openBlobStore(a, logger);
   const ops = await createOps(config, logger);
   const forwarder = createForwarder(config, ops);
-  const { actions: a } = config;
-  const blobs = createLocalBlobStore({ dir: a.blobDir, ttlMs: a.blobTtlMs, quotaBytes: a.blobQuotaBytes });
   const actions: ActionDeps = {
     config,
     openai: createOpenAIClient(config),
