@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts throwaway PostgreSQL and Redis servers on loopback for the test suite, from Debian's packages, and an
 # S3-compatible server (s3rver, a devDependency: run `npm ci` first), and exports TEST_DATABASE_URL,
-# TEST_REDIS_URL and TEST_S3_*. Sourced by .ci/run (as root, as CI runs).
+# TEST_REDIS_URL and TEST_S3_*. Sourced by .ci/run (as root, as CI runs). Also installs nginx (for `nginx -t`).
 set -euo pipefail
 
 PG_PORT=55432
@@ -10,9 +10,10 @@ S3_PORT=54569
 S3_BUCKET=relay-test
 RELAY_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-if ! command -v redis-server >/dev/null || ! ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1; then
+# nginx is not a service here: test/deploy.test.ts runs `nginx -t` on the compose file's load balancer config.
+if ! command -v redis-server >/dev/null || ! ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1 || ! command -v nginx >/dev/null; then
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql redis-server >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql redis-server nginx-light >/dev/null
 fi
 
 if ! redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; then

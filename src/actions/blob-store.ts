@@ -21,9 +21,12 @@ export interface BlobMeta {
 }
 
 export interface BlobStore {
-  /** Streams the body to storage (never buffers a stream whole); refuses (RelayError 507 or 413) when the quota would be exceeded after evicting expired blobs. */
+  /**
+   * Streams the body to storage (never buffers a stream whole); refuses (RelayError 507 or 413) when the quota
+   * would be exceeded after evicting expired blobs, and answers 503 when the storage cannot be reached.
+   */
   put(body: Readable | Buffer | Uint8Array, meta: { contentType: string; filename: string }): Promise<BlobMeta>;
-  /** `undefined` when the id is malformed, missing or expired. The stream must be consumed or destroyed. */
+  /** `undefined` when the id is malformed, missing or expired (503 when the storage cannot be reached). The stream must be consumed or destroyed. */
   open(id: string): Promise<{ meta: BlobMeta; stream: Readable } | undefined>;
   /** Deletes expired blobs (and leftovers of interrupted writes). */
   sweep(): Promise<void>;
