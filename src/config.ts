@@ -1,8 +1,9 @@
 import { hkdfSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
-import type { RetryPolicy } from './core/retry.ts';
-import { KeyConfigError, parseLimitOverrides, parseRelayKeys, type LabelPolicy, type NamedRelayKey } from './ops/keys.ts';
+import type { RetryPolicy } from './upstream/retry.ts';
+import { KeyConfigError, MIN_RELAY_KEY_LENGTH, parseLimitOverrides, parseRelayKeys, type LabelPolicy, type NamedRelayKey } from './ops/keys.ts';
+
 
 /**
  * The relay's whole configuration, read once from the environment at start-up.
@@ -67,9 +68,6 @@ const blankAsUnset = <T extends z.ZodType>(schema: T) => z.preprocess((raw) => (
 
 /** Labels the relay uses in its own records: admin requests, and requests with no valid key. */
 const RESERVED_LABELS = new Set(['admin', 'anonymous']);
-
-/** A relay key shorter than this is refused: it would be guessable by brute force against a public URL. */
-export const MIN_RELAY_KEY_LENGTH = 16;
 
 const envSchema = z
   .object({

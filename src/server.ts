@@ -8,16 +8,17 @@ import { createApp } from './app.ts';
 import type { RelayConfig } from './config.ts';
 import { errorResponse, RelayError } from './core/errors.ts';
 import { createPassThroughDoor } from './core/fast-path.ts';
-import { createForwarder } from './core/forward.ts';
 import { createGate } from './core/gate.ts';
 import { loadContract } from './actions/action-schema.ts';
 import { createBlobLinks } from './actions/blob-links.ts';
-import type { ActionDeps } from './actions/context.ts';
+import type { ActionServices } from './actions/context.ts';
 import { createFileRefFetcher } from './actions/file-refs.ts';
-import { createOpenAIClient } from './actions/openai-client.ts';
 import { openBlobStore } from './actions/open-blob-store.ts';
 import { createOps, type Ops } from './ops/index.ts';
 import type { Logger } from './core/logger.ts';
+import { createOpenAIClients } from './upstream/client.ts';
+import { createForwarder } from './upstream/forward/index.ts';
+import { createUpstreamPolicy } from './upstream/policy.ts';
 
 export interface RunningRelay {
   server: Server;
@@ -37,10 +38,12 @@ export async function startRelay(config: RelayConfig, logger: Logger, overrides:
   // First: an unreachable S3 bucket stops start-up before any ledger or Redis connection is open.
   const blobs = await openBlobStore(a, logger);
   const ops = await createOps(config, logger);
-  const forwarder = createForwarder(config, ops);
-  const actions: ActionDeps = {
+  // Every call to OpenAI, forwarded or the relay's own, under one policy.
+  const policy = createUpstreamPolicy(config, ops, logger);
+  const forwarder = createForwarder(config, policy, ops);
+  const actions: ActionServices = {
     config,
-    openai: createOpenAIClient(config),
+    clients: createOpenAIClients(policy),
     blobs,
     links: createBlobLinks({ secret: a.blobLinkSecret, ttlMs: a.blobTtlMs }),
     fetcher: createFileRefFetcher({
@@ -53,7 +56,7 @@ export async function startRelay(config: RelayConfig, logger: Logger, overrides:
   };
   const gate = createGate(config, ops);
   const app = createApp(config, { forwarder, ops, gate, logger, actions, contract: loadContract() });
-  const passThrough = createPassThroughDoor(config, { forwarder, gate, ops });
+  const passThrough = createPassThroughDoor(config, { forwarder, gate, ops, logger });
   const metricsServer = config.ops.metricsPort ? await serveMetrics(ops, config.host, config.ops.metricsPort) : undefined;
   return new Promise<RunningRelay>((resolve, reject) => {
     // Requests @hono/node-server itself refuses (a backslash in the path, a bad Host) still get the

@@ -24,7 +24,7 @@ import {
   type OpenApiDocument,
 } from '../src/actions/action-schema.ts';
 import { LINT_RULES, lintActionSchema, type LintRule } from '../src/actions/lint-action.ts';
-import type { RelayEnv } from '../src/app.ts';
+import type { RelayEnv } from '../src/core/env.ts';
 import { loadConfig } from '../src/config.ts';
 import { DOCUMENT_PATHS, registerDocumentRoutes } from '../src/routes/documents.ts';
 

@@ -8,7 +8,7 @@ import { Readable } from 'node:stream';
 import { serve } from '@hono/node-server';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import type { RelayEnv } from '../src/app.ts';
+import type { RelayEnv } from '../src/core/env.ts';
 import { createBlobLinks } from '../src/actions/blob-links.ts';
 import { isBlobId, newBlobId, type BlobMeta, type BlobStore } from '../src/actions/blob-store.ts';
 import { createLocalBlobStore } from '../src/actions/blob-store-local.ts';

@@ -335,13 +335,18 @@ describe('tools/call runs the action handlers', () => {
     await expect(client.callTool({ name: 'deleteEverything', arguments: {} })).rejects.toThrow(/Unknown tool: deleteEverything/);
   });
 
-  test('requests are recorded like any other: a log line per HTTP request with the key label', async () => {
+  test('requests are recorded like any other: a log line per HTTP request with the key label, under the MCP method or the tool', async () => {
+    const before = relay.logs.length;
+    server.use(http.get(`${OPENAI_BASE}/v1/models`, () => HttpResponse.json({ object: 'list', data: [] })));
     await client.listTools();
-    const lines = relay.logs.map((l) => JSON.parse(l)).filter((l) => l.msg === 'request' && l.op === '/mcp');
-    expect(lines.length).toBeGreaterThan(3);
+    await call(client, 'relayProxy', { method: 'GET', path: '/v1/models' });
+    await client.callTool({ name: 'deleteEverything', arguments: {} }).catch(() => {});
+    const lines = relay.logs.slice(before).map((l) => JSON.parse(l)).filter((l) => l.msg === 'request');
+    expect(lines.map((l) => l.op)).toEqual(['mcp:tools/list', 'relayProxy', 'mcp:tools/call']);
     expect(lines.every((l) => l.key === 'key-1')).toBe(true);
-    // One line per HTTP request.
+    // One line per HTTP request, never under the path.
     expect(new Set(lines.map((l) => l.reqId)).size).toBe(lines.length);
+    expect(relay.logs.map((l) => JSON.parse(l)).filter((l) => l.op === '/mcp')).toEqual([]);
   });
 });
 

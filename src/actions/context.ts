@@ -2,15 +2,25 @@ import type { RelayConfig } from '../config.ts';
 import type { BlobStore } from './blob-store.ts';
 import type { createBlobLinks } from './blob-links.ts';
 import type { FileRefFetcher } from './file-refs.ts';
-import type { OpenAIClient } from './openai-client.ts';
+import type { OpenAIClient, OpenAIClients } from '../upstream/client.ts';
+import type { UsageAccount } from '../upstream/usage-account.ts';
 
-/** What every action operation works with: one implementation, reached over HTTP and (later) MCP. */
-export interface ActionDeps {
+/** What the relay builds once for the action operations: one implementation, reached over HTTP and MCP. */
+export interface ActionServices {
   config: RelayConfig;
-  openai: OpenAIClient;
+  clients: OpenAIClients;
   blobs: BlobStore;
   links: ReturnType<typeof createBlobLinks>;
   fetcher: FileRefFetcher;
+}
+
+/** What one action call works with: the services, and an OpenAI client counting into the call's account. */
+export interface ActionDeps extends ActionServices {
+  openai: OpenAIClient;
+}
+
+export function actionDeps(services: ActionServices, account: UsageAccount): ActionDeps {
+  return { ...services, openai: services.clients.forCall(account) };
 }
 
 export interface ActionCall {

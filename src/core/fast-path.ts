@@ -2,9 +2,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { operations, type RelayOperation } from '../../generated/routes.ts';
 import type { RelayConfig } from '../config.ts';
 import type { Ops } from '../ops/index.ts';
-import { writeError, type RelayError } from './errors.ts';
-import type { Forwarder } from './forward.ts';
+import { RelayError, writeError } from './errors.ts';
+import type { Forwarder } from '../upstream/forward/index.ts';
 import type { Gate } from './gate.ts';
+import type { Logger } from './logger.ts';
 import { canonicalUpstreamPath } from './path-params.ts';
 import { refuseMalformedRequest } from './request-guard.ts';
 import { nextRequestId } from './request-id.ts';
@@ -27,8 +28,8 @@ interface Route {
   operation: RelayOperation;
 }
 
-export function createPassThroughDoor(config: RelayConfig, deps: { forwarder: Forwarder; gate: Gate; ops: Ops }): PassThroughDoor {
-  const { forwarder, gate, ops } = deps;
+export function createPassThroughDoor(config: RelayConfig, deps: { forwarder: Forwarder; gate: Gate; ops: Ops; logger: Logger }): PassThroughDoor {
+  const { forwarder, gate, ops, logger } = deps;
   // The generated table's order (literal segments first) is the router's order; a match on one of the
   // relay's own operations means the request is not a pass-through, whatever else would match.
   const exact = new Map<string, RelayOperation>();
@@ -70,7 +71,23 @@ export function createPassThroughDoor(config: RelayConfig, deps: { forwarder: Fo
   const forward = (incoming: IncomingMessage, outgoing: ServerResponse, operation: RelayOperation, upstreamPath: string, search: string, label: string, requestId: string, startedAt: number, started: number) => {
     const full = gate.enter(label);
     if (full) return refuse(outgoing, full, requestId, operation, label, startedAt, started);
-    void forwarder.forwardToOpenAI(incoming, outgoing, { operation, upstreamPath, search, requestId, keyLabel: label, onDone: () => gate.leave(label) });
+    let inFlight = true;
+    const leave = () => {
+      if (inFlight) gate.leave(label);
+      inFlight = false;
+    };
+    forwarder
+      .forwardToOpenAI(incoming, outgoing, { operation, upstreamPath, search, requestId, keyLabel: label, onDone: leave })
+      .catch((err: unknown) => {
+        leave();
+        unexpected(outgoing, err, requestId, operation, label, startedAt, started);
+      });
+  };
+
+  /** The error boundary, as the Hono door's onError: a 500 in OpenAI's shape (or a cut stream), logged. */
+  const unexpected = (outgoing: ServerResponse, err: unknown, requestId: string, operation: RelayOperation, label: string, startedAt: number, started: number) => {
+    logger.error({ reqId: requestId, err: { message: (err as Error)?.message, stack: (err as Error)?.stack } }, 'unhandled error');
+    refuse(outgoing, new RelayError(500, 'The relay failed to handle this request.', { code: 'relay_error' }), requestId, operation, label, startedAt, started);
   };
 
   return (incoming, outgoing) => {
@@ -97,13 +114,20 @@ export function createPassThroughDoor(config: RelayConfig, deps: { forwarder: Fo
     const requestId = nextRequestId();
     const { operation } = found;
     const search = queryStart === -1 ? '' : url.slice(queryStart);
-    if (!gate.limited) {
-      forward(incoming, outgoing, operation, upstreamPath, search, who.label, requestId, startedAt, started);
-    } else {
-      void gate.admit(who.label).then((refusal) => {
-        if (refusal) refuse(outgoing, refusal, requestId, operation, who.label, startedAt, started);
-        else forward(incoming, outgoing, operation, upstreamPath, search, who.label, requestId, startedAt, started);
-      });
+    try {
+      if (!gate.limited) {
+        forward(incoming, outgoing, operation, upstreamPath, search, who.label, requestId, startedAt, started);
+      } else {
+        gate
+          .admit(who.label)
+          .then((refusal) => {
+            if (refusal) refuse(outgoing, refusal, requestId, operation, who.label, startedAt, started);
+            else forward(incoming, outgoing, operation, upstreamPath, search, who.label, requestId, startedAt, started);
+          })
+          .catch((err: unknown) => unexpected(outgoing, err, requestId, operation, who.label, startedAt, started));
+      }
+    } catch (err) {
+      unexpected(outgoing, err, requestId, operation, who.label, startedAt, started);
     }
     return true;
   };

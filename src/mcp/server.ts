@@ -9,15 +9,14 @@ import {
   type ContentBlock,
 } from '@modelcontextprotocol/sdk/types.js';
 import { operations as generatedOperations, type RelayOperation } from '../../generated/routes.ts';
-import { ProxyRequestSchema } from '../../generated/schemas.ts';
 import { ACTION_INFO_DESCRIPTION, isObj } from '../actions/action-schema.ts';
 import { actionSignal, fitActionAnswer } from '../actions/budget.ts';
 import type { ActionCall, ActionDeps, ActionHandler } from '../actions/context.ts';
 import { actionHandlers } from '../actions/index.ts';
-import { transportFailure } from '../actions/openai-client.ts';
 import { RelayError } from '../core/errors.ts';
 import { checkPathParam } from '../core/path-params.ts';
-import { resolveProxyTarget } from '../core/proxy-target.ts';
+import { fitProxyAnswer, parseProxyEnvelope } from '../actions/proxy-envelope.ts';
+import { transportFailure } from '../upstream/client.ts';
 import { buildTools, type McpTool, type ToolLayout } from './tools.ts';
 
 /**
@@ -109,8 +108,8 @@ export async function callTool(tools: McpTools, deps: ActionDeps, context: McpCa
   try {
     if (args !== undefined && !isObj(args)) throw invalid('the arguments must be a JSON object');
     const given = (args ?? {}) as Json;
-    const answer = name === PROXY_TOOL ? await callProxy(given, deps, call({ params: {}, query: {}, body: given })) : await entry.handler!(call(splitArguments(entry, given)), deps);
-    const fitted = fitActionAnswer(answer);
+    // The proxy tool's answer is fitted by the envelope's own rules (as POST /v1/proxy's is); the others by the action budget.
+    const fitted = name === PROXY_TOOL ? await callProxy(given, deps, call({ params: {}, query: {}, body: given })) : fitActionAnswer(await entry.handler!(call(splitArguments(entry, given)), deps));
     return toolResult(fitted.truncated ? { ...(fitted.value as object), truncated: true } : fitted.value);
   } catch (err) {
     return errorResult(transportFailure(err));
@@ -162,43 +161,20 @@ function splitArguments(entry: NonNullable<ReturnType<McpTools['byName']['get']>
 // ---------------------------------------------------------------- the proxy tool
 
 /**
- * relayProxy over MCP: the same envelope, allowlist and refusals as POST /v1/proxy (resolveProxyTarget),
- * but a JSON call through the relay's own OpenAI client instead of a raw byte stream — a tool answers
- * once, so streaming is refused.
+ * relayProxy over MCP: the envelope, allowlist, refusals and answer fitting of POST /v1/proxy
+ * (actions/proxy-envelope.ts), as a JSON call through the relay's client instead of a raw byte stream: a
+ * tool answers once, so streaming is refused.
  */
-async function callProxy(args: Json, deps: ActionDeps, call: ActionCall): Promise<object> {
-  const envelope = check(ProxyRequestSchema as unknown as ZodLike, args) as {
-    method: string;
-    path: string;
-    query?: Json;
-    params?: Json;
-    body?: Json;
-    json?: Json;
-    payload?: Json;
-  };
-  const bodies = [envelope.body, envelope.json, envelope.payload].filter((b) => b !== undefined);
-  if (bodies.length > 1) throw invalid('give the body once: body, json or payload', 'body');
-  if (envelope.query && envelope.params) throw invalid('give the query once: query or params', 'query');
-  const query = envelope.query ?? envelope.params;
-  const target = resolveProxyTarget(envelope.method, envelope.path, query);
-  const body = bodies[0];
-  const verb = target.operation.method.toUpperCase();
-  if (body !== undefined && target.operation.method !== 'post') throw invalid(`${verb} ${target.operation.path} takes no body`, 'body');
-  const streamed = (v: unknown) => v === true || v === 'true';
-  if (streamed(body?.stream) || streamed(query?.stream)) {
-    throw new RelayError(400, 'An MCP tool answers once: stream must be false (or left out). To stream, call the OpenAI API through the relay directly.', {
-      code: 'stream_not_supported',
-      param: body?.stream !== undefined ? 'body.stream' : 'query.stream',
-    });
-  }
+async function callProxy(args: Json, deps: ActionDeps, call: ActionCall): Promise<{ value: unknown; truncated: boolean }> {
+  const target = parseProxyEnvelope(args, (detail, param) => invalid(param ? `${param}: ${detail}` : detail, param), { allowStream: false });
   const result = await deps.openai.api.request(target.operation.method as 'get', `${target.upstreamPath}${target.search}` as never, {
-    ...(body !== undefined ? { body } : {}),
+    ...(target.body !== undefined ? { body: target.body } : {}),
     signal: call.signal,
   } as never);
   const { data, response } = result as { data?: unknown; error?: unknown; response: Response };
   if (!response.ok) return deps.openai.unwrap(result as never);
-  if (data === undefined || data === null) return { status: response.status };
-  return isObj(data) ? data : { data };
+  if (data === undefined || data === null) return { value: { status: response.status }, truncated: false };
+  return fitProxyAnswer(isObj(data) ? data : { data });
 }
 
 // ---------------------------------------------------------------- results

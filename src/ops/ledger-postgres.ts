@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { rowValues, sortTotals, type LedgerStore, type UsageQuery, type UsageRow, type UsageTotal } from './ledger.ts';
+import { rowValues, sortTotals, type LedgerStore, type UsageQuery, type UsageRow, type UsageTotal } from './ledger-values.ts';
 import { MIGRATIONS, USAGE_COLUMNS } from './migrations/index.ts';
 
 /**

@@ -2,7 +2,7 @@ import type { OpenAPIHono } from '@hono/zod-openapi';
 import { Scalar } from '@scalar/hono-api-reference';
 import type { Context } from 'hono';
 import { ACTION_INFO_DESCRIPTION, actionServerUrl, createDocumentCache } from '../actions/action-schema.ts';
-import type { RelayEnv } from '../app.ts';
+import type { RelayEnv } from '../core/env.ts';
 import type { RelayConfig } from '../config.ts';
 
 /**

@@ -1,9 +1,10 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
-import type { RelayEnv } from '../app.ts';
+import type { RelayEnv } from '../core/env.ts';
 import { actionServerUrl, isObj } from '../actions/action-schema.ts';
-import type { ActionDeps } from '../actions/context.ts';
+import { actionDeps, type ActionServices } from '../actions/context.ts';
 import { RelayError } from '../core/errors.ts';
 import { readJsonBody } from '../core/read-body.ts';
+import { createUsageAccount } from '../upstream/usage-account.ts';
 
 /**
  * POST /mcp: the action operations as MCP tools, over Streamable HTTP — the successor of GPT Actions
@@ -32,7 +33,7 @@ import { readJsonBody } from '../core/read-body.ts';
  *    cap and the usage ledger stay keyed exactly as they are for relay keys;
  *  - never pass the token upstream (the OpenAI key stays the only upstream credential, as now).
  */
-export function registerMcpRoutes(app: OpenAPIHono<RelayEnv>, deps: ActionDeps, contract: object): void {
+export function registerMcpRoutes(app: OpenAPIHono<RelayEnv>, services: ActionServices, contract: object): void {
   // The MCP SDK is a large module tree: it loads in the background once the relay is up (and at the latest
   // on the first /mcp request), so it never delays start-up. Building the tools checks that every spec
   // action has a handler and that the route table is fresh; a failure answers every /mcp request.
@@ -45,10 +46,11 @@ export function registerMcpRoutes(app: OpenAPIHono<RelayEnv>, deps: ActionDeps, 
     title: typeof docInfo.title === 'string' ? docInfo.title : 'OpenAI Relay',
     version: typeof docInfo.version === 'string' ? docInfo.version : '1.0.0',
   };
-  const { config } = deps;
+  const { config } = services;
 
   app.post('/mcp', async (c) => {
     const { incoming } = c.env;
+    c.set('operation', 'mcp:other');
     const message = await readJsonBody(incoming, config.maxProxyEnvelopeBytes, 'MCP message', 'a JSON-RPC message');
     // Limits count HTTP requests: a JSON-RPC batch may carry notifications, but at most one request.
     if (Array.isArray(message) && message.filter((m) => isObj(m) && 'method' in m && 'id' in m).length > 1) {
@@ -56,8 +58,13 @@ export function registerMcpRoutes(app: OpenAPIHono<RelayEnv>, deps: ActionDeps, 
     }
 
     const { tools, createMcpServer, Transport } = await load();
+    // The request is recorded under what it did (a tool's name, or the MCP method), with the usage of the
+    // upstream calls its tool made.
+    c.set('operation', mcpOperation(message, tools.byName));
+    const account = createUsageAccount();
+    c.set('usage', account);
     const transport = new Transport({ sessionIdGenerator: undefined, enableJsonResponse: true });
-    const server = createMcpServer(tools, deps, { baseUrl: actionServerUrl(config.publicBaseUrl, incoming.headers), signal: c.req.raw.signal }, info);
+    const server = createMcpServer(tools, actionDeps(services, account), { baseUrl: actionServerUrl(config.publicBaseUrl, incoming.headers), signal: c.req.raw.signal }, info);
     await server.connect(transport);
     try {
       // The body is already read and parsed; the transport only looks at the headers (Accept, protocol version).
@@ -70,6 +77,7 @@ export function registerMcpRoutes(app: OpenAPIHono<RelayEnv>, deps: ActionDeps, 
   });
 
   app.all('/mcp', (c) => {
+    c.set('operation', 'mcp:other');
     throw new RelayError(
       405,
       `This MCP server is stateless: send JSON-RPC messages with POST /mcp (${c.req.method} opens no event stream and ends no session).`,
@@ -86,4 +94,18 @@ async function loadMcpRuntime(contract: object) {
     import('@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js'),
   ]);
   return { tools: createMcpTools(contract), createMcpServer, Transport: WebStandardStreamableHTTPServerTransport };
+}
+
+/** MCP methods a record may name; anything else is recorded as `mcp:other` (metric labels stay bounded). */
+const MCP_METHODS = new Set(['initialize', 'ping', 'tools/list', 'tools/call', 'resources/list', 'prompts/list', 'notifications/initialized']);
+
+/** The operation an MCP request is recorded under: the tool a `tools/call` names, else `mcp:<method>`. */
+export function mcpOperation(message: unknown, tools: ReadonlyMap<string, unknown>): string {
+  const request = (Array.isArray(message) ? message.find((m) => isObj(m) && 'id' in m) ?? message[0] : message) as { method?: unknown; params?: { name?: unknown } } | undefined;
+  const method = isObj(request) && typeof request.method === 'string' ? request.method : undefined;
+  if (method === 'tools/call') {
+    const name = request?.params?.name;
+    return typeof name === 'string' && tools.has(name) ? name : 'mcp:tools/call';
+  }
+  return method !== undefined && MCP_METHODS.has(method) ? `mcp:${method}` : 'mcp:other';
 }

@@ -1,8 +1,8 @@
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { operations, type RelayOperation } from '../../generated/routes.ts';
-import type { RelayEnv } from '../app.ts';
-import type { Forwarder } from '../core/forward.ts';
+import type { RelayEnv } from '../core/env.ts';
+import type { Forwarder } from '../upstream/forward/index.ts';
 import { canonicalUpstreamPath } from '../core/path-params.ts';
 
 /**
