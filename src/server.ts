@@ -10,9 +10,9 @@ import { errorResponse, RelayError } from './core/errors.ts';
 import { createPassThroughDoor } from './core/fast-path.ts';
 import { createGate } from './core/gate.ts';
 import { createBlobLinks } from './actions/blob-links.ts';
-import { createLocalBlobStore } from './actions/blob-store.ts';
 import type { ActionServices } from './actions/context.ts';
 import { createFileRefFetcher } from './actions/file-refs.ts';
+import { openBlobStore } from './actions/open-blob-store.ts';
 import { createOps, type Ops } from './ops/index.ts';
 import type { Logger } from './core/logger.ts';
 import { createOpenAIClients } from './upstream/client.ts';
@@ -33,12 +33,13 @@ export interface RelayOverrides {
 }
 
 export async function startRelay(config: RelayConfig, logger: Logger, overrides: RelayOverrides = {}): Promise<RunningRelay> {
+  const { actions: a } = config;
+  // First: an unreachable S3 bucket stops start-up before any ledger or Redis connection is open.
+  const blobs = await openBlobStore(a, logger);
   const ops = await createOps(config, logger);
   // Every call to OpenAI, forwarded or the relay's own, under one policy.
   const policy = createUpstreamPolicy(config, ops, logger);
   const forwarder = createForwarder(config, policy, ops);
-  const { actions: a } = config;
-  const blobs = createLocalBlobStore({ dir: a.blobDir, ttlMs: a.blobTtlMs, quotaBytes: a.blobQuotaBytes });
   const actions: ActionServices = {
     config,
     clients: createOpenAIClients(policy),
