@@ -11,7 +11,7 @@ import { createPassThroughDoor } from './core/fast-path.ts';
 import { createGate } from './core/gate.ts';
 import { createBlobLinks } from './actions/blob-links.ts';
 import type { ActionServices } from './actions/context.ts';
-import { createFileRefFetcher } from './actions/file-refs.ts';
+import { createFileRefFetcher } from './actions/file-fetch.ts';
 import { openBlobStore } from './actions/open-blob-store.ts';
 import { createOps, type Ops } from './ops/index.ts';
 import type { Logger } from './core/logger.ts';

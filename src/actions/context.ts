@@ -3,7 +3,7 @@ import type { ActionOperationId } from '../../generated/routes.ts';
 import type { RelayConfig } from '../config.ts';
 import type { BlobStore } from './blob-store.ts';
 import type { createBlobLinks } from './blob-links.ts';
-import type { FileRefFetcher } from './file-refs.ts';
+import type { FileRefFetcher } from './file-fetch.ts';
 import type { OpenAIClient, OpenAIClients } from '../upstream/client.ts';
 import type { UsageAccount } from '../upstream/usage-account.ts';
 
