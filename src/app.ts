@@ -1,5 +1,6 @@
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { OpenAPIHono } from '@hono/zod-openapi';
+import { HTTPException } from 'hono/http-exception';
 import { matchOperation, methodsForPath } from '../generated/matcher.ts';
 import type { RelayConfig } from './config.ts';
 import { corsPolicy } from './core/cors.ts';
@@ -8,6 +9,7 @@ import { errorResponse, RelayError } from './core/errors.ts';
 import type { Forwarder } from './upstream/forward/index.ts';
 import type { Logger } from './core/logger.ts';
 import type { Gate } from './core/gate.ts';
+import { createHostGuard, hostGuardApplies } from './core/host-guard.ts';
 import { relayAuth } from './core/relay-auth.ts';
 import { nextRequestId } from './core/request-id.ts';
 import { refuseMalformedRequest } from './core/request-guard.ts';
@@ -25,8 +27,12 @@ import { registerProxyRoute } from './routes/proxy.ts';
 
 /** Paths anyone may call without a relay key (they reveal nothing secret). */
 const PUBLIC_PATHS = new Set(['/health', '/v1/health', ...DOCUMENT_PATHS]);
-/** Signed blob links carry their own proof (an HMAC), checked by the blob route: ChatGPT fetches them keyless. */
-const isPublicPath = (path: string) => PUBLIC_PATHS.has(path) || path.startsWith(BLOB_ROUTE_PREFIX);
+/**
+ * Signed blob links carry their own proof (an HMAC), checked by the blob route: ChatGPT fetches them keyless.
+ * Discovery documents under /.well-known/ are public by definition (RFC 8615): clients probe them (OAuth
+ * metadata after a 401) before they hold any credential, so an unknown one is a 404, never a 401.
+ */
+const isPublicPath = (path: string) => PUBLIC_PATHS.has(path) || path.startsWith(BLOB_ROUTE_PREFIX) || path.startsWith('/.well-known/');
 
 export interface AppDeps {
   forwarder: Forwarder;
@@ -50,6 +56,7 @@ export function createApp(config: RelayConfig, deps: AppDeps) {
     },
   });
   const cors = corsPolicy(config.corsOrigins);
+  const hostGuard = createHostGuard(config);
 
   // Request id and CORS first; preflights are answered here, before auth (browsers send no key on them).
   app.use(async (c, next) => {
@@ -57,7 +64,8 @@ export function createApp(config: RelayConfig, deps: AppDeps) {
     const startedAt = Date.now();
     c.set('requestId', nextRequestId());
     const { incoming } = c.env;
-    const refusal = refuseMalformedRequest(incoming, config.maxUrlBytes);
+    const refusal =
+      refuseMalformedRequest(incoming, config.maxUrlBytes) ?? (hostGuard && hostGuardApplies(c.req.path) ? hostGuard.refuse(incoming.headers) : undefined);
     const origin = incoming.headers.origin;
     if (refusal) {
       c.res = errorResponse(refusal, c.get('requestId'));
@@ -124,6 +132,10 @@ export function createApp(config: RelayConfig, deps: AppDeps) {
 
   app.onError((err, c) => {
     if (err instanceof RelayError) return errorResponse(err, c.get('requestId'));
+    // A refusal from Hono's own middleware (a 4xx it decided): its status, in OpenAI's shape.
+    if (err instanceof HTTPException && err.status < 500) {
+      return errorResponse(new RelayError(err.status, `${err.message || 'The request was refused'}.`, { code: 'invalid_request' }), c.get('requestId'));
+    }
     deps.logger.error({ reqId: c.get('requestId'), err: { message: err.message, stack: err.stack } }, 'unhandled error');
     return errorResponse(new RelayError(500, 'The relay failed to handle this request.', { code: 'relay_error' }), c.get('requestId'));
   });

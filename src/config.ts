@@ -103,6 +103,14 @@ const envSchema = z
     MAX_URL_BYTES: positiveInt('MAX_URL_BYTES', 8 * 1024),
     MAX_HEADER_BYTES: positiveInt('MAX_HEADER_BYTES', 16 * 1024),
     MAX_IN_FLIGHT_PER_KEY: positiveInt('MAX_IN_FLIGHT_PER_KEY', 64),
+    // Connections and slow peers (docs/security.md).
+    MAX_CONNECTIONS: positiveInt('MAX_CONNECTIONS', 0),
+    REQUEST_HEAD_TIMEOUT_MS: positiveInt('REQUEST_HEAD_TIMEOUT_MS', 10_000),
+    REQUEST_BODY_TIMEOUT_MS: positiveInt('REQUEST_BODY_TIMEOUT_MS', 30_000),
+    CLIENT_READ_TIMEOUT_MS: positiveInt('CLIENT_READ_TIMEOUT_MS', 120_000),
+    UPSTREAM_MAX_SOCKETS: positiveInt('UPSTREAM_MAX_SOCKETS', 4096),
+    UPSTREAM_QUEUE_MAX: intInRange('UPSTREAM_QUEUE_MAX', 256, 0, 1_000_000, '0 (no waiting)'),
+    ALLOWED_HOSTS: z.string().optional(),
     ACTION_FILE_HOSTS: z.string().default('files.oaiusercontent.com,*.oaiusercontent.com'),
     ACTION_FILE_MAX_BYTES: positiveInt('ACTION_FILE_MAX_BYTES', 50 * MB),
     ACTION_FILE_TIMEOUT_MS: positiveInt('ACTION_FILE_TIMEOUT_MS', 20_000),
@@ -243,6 +251,19 @@ export interface RelayConfig {
   maxUrlBytes: number;
   maxHeaderBytes: number;
   maxInFlightPerKey: number;
+  /** Open caller connections at most; undefined: derived from the process's open-file limit (core/connection-guard.ts). */
+  maxConnections?: number;
+  /** A connection that has not sent a complete request head within this is closed. */
+  requestHeadTimeoutMs: number;
+  /** A body the relay reads itself (proxy envelope, action, MCP message) must arrive within this (408). */
+  requestBodyTimeoutMs: number;
+  /** A caller that reads nothing of a forwarded answer for this long (OpenAI's answer waiting on it) is cut. */
+  clientReadTimeoutMs: number;
+  /** Connections the forwarding core opens to OpenAI at most, and how many requests may wait for one (503 past that). */
+  upstreamMaxSockets: number;
+  upstreamQueueMax: number;
+  /** Host names the relay answers to besides PUBLIC_BASE_URL's, loopback names and IP literals (checked on loopback or with RELAY_AUTH=off). */
+  allowedHosts: string[];
   logLevel: string;
   actions: ActionConfig;
 }
@@ -367,6 +388,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RelayConfig {
     maxUrlBytes: e.MAX_URL_BYTES,
     maxHeaderBytes: e.MAX_HEADER_BYTES,
     maxInFlightPerKey: e.MAX_IN_FLIGHT_PER_KEY,
+    maxConnections: e.MAX_CONNECTIONS || undefined,
+    requestHeadTimeoutMs: e.REQUEST_HEAD_TIMEOUT_MS,
+    requestBodyTimeoutMs: e.REQUEST_BODY_TIMEOUT_MS,
+    clientReadTimeoutMs: e.CLIENT_READ_TIMEOUT_MS,
+    upstreamMaxSockets: e.UPSTREAM_MAX_SOCKETS,
+    upstreamQueueMax: e.UPSTREAM_QUEUE_MAX,
+    allowedHosts: commaList(e.ALLOWED_HOSTS).map((h) => h.toLowerCase()),
     logLevel: e.LOG_LEVEL,
     actions: {
       fileHosts: commaList(e.ACTION_FILE_HOSTS).map((h) => h.toLowerCase()),

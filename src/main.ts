@@ -15,7 +15,7 @@ try {
   throw err;
 }
 
-const logger = createLogger(config.logLevel);
+const logger = createLogger(config.logLevel, undefined, [config.openaiApiKey]);
 if (!config.relayAuth) {
   logger.warn(
     'RELAY_AUTH=off: this relay accepts requests WITHOUT a relay key. Anyone who can reach it can spend your OpenAI key. Never expose it like this beyond a trusted network.',

@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
@@ -7,6 +7,8 @@ import { getRequestListener } from '@hono/node-server';
 import { createApp } from './app.ts';
 import type { RelayConfig } from './config.ts';
 import { errorResponse, RelayError } from './core/errors.ts';
+import { defaultMaxConnections, guardConnections } from './core/connection-guard.ts';
+import { markContinuePending } from './core/expect-continue.ts';
 import { createPassThroughDoor } from './core/fast-path.ts';
 import { createGate } from './core/gate.ts';
 import { createBlobLinks } from './actions/blob-links.ts';
@@ -68,26 +70,44 @@ export async function startRelay(config: RelayConfig, logger: Logger, overrides:
         ),
     });
     // Node's 300 s whole-request timeout would cut long uploads; the forwarding core enforces its own
-    // per-class deadlines. Slow headers (slowloris) are still cut by headersTimeout.
+    // per-class deadlines. A request head must arrive within REQUEST_HEAD_TIMEOUT_MS (slowloris, idle
+    // sockets), checked this often.
     const active = { count: 0 };
-    const server = createServer(
-      {
-        requestTimeout: 0,
-        headersTimeout: 30_000,
-        keepAliveTimeout: 65_000,
-        maxHeaderSize: config.maxHeaderBytes,
-        // Node would answer a missing Host with a bare 400; the adapter's error handler answers it in OpenAI's shape.
-        requireHostHeader: false,
-      },
-      // Plain pass-through calls take the short door to the forwarding core; everything else, the app.
-      (incoming, outgoing) => {
-        // Every request counts for the drain on shutdown: forwarded ones, and actions or MCP calls that
-        // may wait on OpenAI for tens of seconds.
-        active.count++;
-        outgoing.once('close', () => active.count--);
-        if (!passThrough(incoming, outgoing)) void listener(incoming, outgoing);
-      },
-    );
+    const server = createServer({
+      requestTimeout: 0,
+      headersTimeout: config.requestHeadTimeoutMs,
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(config.requestHeadTimeoutMs / 4))),
+      keepAliveTimeout: 65_000,
+      maxHeaderSize: config.maxHeaderBytes,
+      // Node would answer a missing Host with a bare 400; the adapter's error handler answers it in OpenAI's shape.
+      requireHostHeader: false,
+    });
+    const connections = guardConnections(server, {
+      max: config.maxConnections ?? defaultMaxConnections(),
+      logger,
+      onShed: ops.metrics.connectionShed,
+    });
+    ops.metrics.setOpenConnections(() => connections.open);
+    // Plain pass-through calls take the short door to the forwarding core; everything else, the app.
+    const handle = (incoming: IncomingMessage, outgoing: ServerResponse) => {
+      // Every request counts for the drain on shutdown: forwarded ones, and actions or MCP calls that
+      // may wait on OpenAI for tens of seconds.
+      active.count++;
+      const { socket } = incoming;
+      connections.requestStarted(socket);
+      outgoing.once('close', () => {
+        active.count--;
+        connections.requestEnded(socket);
+      });
+      if (!passThrough(incoming, outgoing)) void listener(incoming, outgoing);
+    };
+    server.on('request', handle);
+    // `Expect: 100-continue`: no `100 Continue` up front; the relay sends it when it starts reading the
+    // body, so a request it refuses (too large, no key, over a limit) gets its final answer instead.
+    server.on('checkContinue', (incoming: IncomingMessage, outgoing: ServerResponse) => {
+      markContinuePending(incoming);
+      handle(incoming, outgoing);
+    });
     server.listen(config.port, config.host);
     answerMalformedRequests(server);
     server.once('error', reject);

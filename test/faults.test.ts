@@ -1,8 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { describe, expect, test } from 'vitest';
+import zlib from 'node:zlib';
 import { startLocalUpstream } from './helpers/local-upstream.ts';
-import { startTestRelay, type TestRelay } from './helpers/relay.ts';
+import { rawRequest } from './helpers/raw-http.ts';
+import { OPENAI_KEY, RELAY_KEY, startTestRelay, type TestRelay } from './helpers/relay.ts';
 
 /**
  * Upstream faults against a real loopback upstream: each case states the exact answer the client gets,
@@ -555,5 +557,216 @@ describe('connection faults', () => {
     leaked.destroy();
     await new Promise<void>((r) => server.close(() => r()));
     await expectBackToBaseline(baseline);
+  });
+});
+
+/**
+ * A hostile upstream echoing the server key in every form an answer can take: the key must never reach the
+ * caller (status line, headers, body) nor the relay's log lines.
+ */
+describe('the server key never reaches a caller or a log, whatever the upstream sends', () => {
+  const ECHO = JSON.stringify({ error: { message: `Incorrect API key provided: ${OPENAI_KEY}.`, type: 'invalid_request_error', param: null, code: 'invalid_api_key' } });
+  const AUTH = { authorization: `Bearer ${RELAY_KEY}` };
+
+  /** The answer exactly as it comes off the wire (no decoding by the client), flattened for the key search. */
+  async function wire(relay: TestRelay, path: string, body?: string) {
+    const answer = await within(5000, 'answer', rawRequest(relay.url, { method: body === undefined ? 'GET' : 'POST', path, headers: { ...AUTH, ...(body ? JSON_HEADERS : {}) }, body }));
+    const flat = `${answer.status}\n${answer.rawHeaders.join('\n')}\n\n${answer.body}`;
+    return { ...answer, flat };
+  }
+
+  function expectNoKey(relay: TestRelay, flat: string) {
+    expect(flat.includes(OPENAI_KEY), `the key in the answer: ${flat.slice(0, 300)}`).toBe(false);
+    expect(relay.logs.join('').includes(OPENAI_KEY), 'the key in a log line').toBe(false);
+  }
+
+  const encoders: Array<[string, (b: Buffer) => Buffer]> = [
+    ['gzip', (b) => zlib.gzipSync(b)],
+    ['deflate', (b) => zlib.deflateSync(b)],
+    ['br', (b) => zlib.brotliCompressSync(b)],
+    ['identity', (b) => b],
+    ['gzip, br', (b) => zlib.brotliCompressSync(zlib.gzipSync(b))],
+  ];
+  test.each(encoders)('an error body encoded as "%s" is decoded, redacted and sent decoded (status kept)', async (encoding, encode) => {
+    await scenario(
+      (_req, res) => {
+        const body = encode(Buffer.from(ECHO));
+        res.writeHead(400, { 'content-type': 'application/json', 'content-encoding': encoding, 'content-length': body.length, 'x-request-id': 'req_up_enc' });
+        res.end(body);
+      },
+      {},
+      async (relay) => {
+        const answer = await wire(relay, '/v1/embeddings', '{"input":"x"}');
+        expect(answer.status).toBe(400);
+        expect(answer.headers['content-encoding']).toBeUndefined();
+        expect(answer.headers['x-request-id']).toBe('req_up_enc');
+        expect(JSON.parse(answer.body).error.message).toBe('Incorrect API key provided: [redacted].');
+        expect(Number(answer.headers['content-length'])).toBe(Buffer.byteLength(answer.body));
+        expectNoKey(relay, answer.flat);
+      },
+    );
+  });
+
+  test('an error body in an encoding the relay cannot decode is withheld: a relay error in its place, status kept', async () => {
+    await scenario(
+      (_req, res) => {
+        res.writeHead(429, { 'content-type': 'application/json', 'content-encoding': 'x-custom', 'x-request-id': 'req_up_custom', 'retry-after': '3' });
+        res.end(ECHO);
+      },
+      {},
+      async (relay) => {
+        const answer = await wire(relay, '/v1/embeddings', '{"input":"x"}');
+        expect(answer.status).toBe(429);
+        expect(answer.headers['retry-after']).toBe('3');
+        expect(answer.headers['x-request-id']).toBe('req_up_custom');
+        expect(answer.headers['content-encoding']).toBeUndefined();
+        expect(JSON.parse(answer.body).error).toMatchObject({ code: 'upstream_error_withheld', type: 'upstream_error' });
+        expectNoKey(relay, answer.flat);
+      },
+    );
+  });
+
+  test('a gzip error body that decodes past 1 MB (a bomb) is cut: a relay error in its place', async () => {
+    await scenario(
+      (_req, res) => {
+        const body = zlib.gzipSync(Buffer.concat([Buffer.from(`${OPENAI_KEY} `), Buffer.alloc(4 * 1024 * 1024, 0x20)]));
+        res.writeHead(500, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': body.length });
+        res.end(body);
+      },
+      {},
+      async (relay) => {
+        const answer = await wire(relay, '/v1/embeddings', '{"input":"x"}');
+        expect(answer.status).toBe(500);
+        expect(JSON.parse(answer.body).error.code).toBe('upstream_error_too_large');
+        expectNoKey(relay, answer.flat);
+      },
+    );
+  });
+
+  const large: Array<[string, boolean]> = [
+    ['with a Content-Length', true],
+    ['chunked', false],
+  ];
+  test.each(large)('an error body over 1 MB (%s) is cut, never streamed through: a relay error in its place', async (_name, withLength) => {
+    await scenario(
+      (_req, res) => {
+        const body = Buffer.concat([Buffer.from(`{"error":{"message":"${OPENAI_KEY}`), Buffer.alloc(2 * 1024 * 1024, 0x61), Buffer.from(`${OPENAI_KEY}"}}`)]);
+        res.writeHead(502, { 'content-type': 'application/json', ...(withLength ? { 'content-length': body.length } : {}) });
+        if (withLength) return void res.end(body);
+        for (let i = 0; i < body.length; i += 64 * 1024) res.write(body.subarray(i, i + 64 * 1024));
+        res.end();
+      },
+      { UPSTREAM_RETRIES: '0' },
+      async (relay) => {
+        const answer = await wire(relay, '/v1/embeddings', '{"input":"x"}');
+        expect(answer.status).toBe(502);
+        expect(JSON.parse(answer.body).error.code).toBe('upstream_error_too_large');
+        expectNoKey(relay, answer.flat);
+      },
+    );
+  });
+
+  test('an error status with an event-stream body is held and redacted like any error body', async () => {
+    await scenario(
+      (_req, res) => {
+        res.writeHead(400, { 'content-type': 'text/event-stream' });
+        res.write(`event: error\ndata: ${ECHO}\n\n`);
+        res.end();
+      },
+      {},
+      async (relay) => {
+        const answer = await wire(relay, '/v1/responses', '{"model":"gpt-5","input":"hi","stream":true}');
+        expect(answer.status).toBe(400);
+        expect(answer.body).toBe(`event: error\ndata: ${ECHO.replace(OPENAI_KEY, '[redacted]')}\n\n`);
+        expectNoKey(relay, answer.flat);
+      },
+    );
+  });
+
+  test('a streamed answer whose error event echoes the key, split across chunks, has it redacted as it passes', async () => {
+    await scenario(
+      (_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write('event: response.created\ndata: {"type":"response.created"}\n\n');
+        const event = `event: error\ndata: ${ECHO}\n\n`;
+        const cut = event.indexOf(OPENAI_KEY) + 12;
+        setTimeout(() => res.write(event.slice(0, cut)), 20);
+        setTimeout(() => res.end(event.slice(cut)), 60);
+      },
+      {},
+      async (relay) => {
+        const answer = await wire(relay, '/v1/responses', '{"model":"gpt-5","input":"hi","stream":true}');
+        expect(answer.status).toBe(200);
+        expect(answer.body).toBe(`event: response.created\ndata: {"type":"response.created"}\n\nevent: error\ndata: ${ECHO.replace(OPENAI_KEY, '[redacted]')}\n\n`);
+        expectNoKey(relay, answer.flat);
+      },
+    );
+  });
+
+  test('headers echoing the key (x-request-id, openai-model) are redacted in the answer and in the request log line, on every door', async () => {
+    await scenario(
+      (_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json', 'x-request-id': `req_${OPENAI_KEY}`, 'openai-model': `gpt-5 ${OPENAI_KEY}` });
+        res.end('{"object":"list","data":[]}');
+      },
+      {},
+      async (relay) => {
+        const direct = await wire(relay, '/v1/models');
+        expect(direct.status).toBe(200);
+        expect(direct.headers['x-request-id']).toBe('req_[redacted]');
+        expect(direct.headers['openai-model']).toBe('gpt-5 [redacted]');
+        const viaProxy = await wire(relay, '/v1/proxy', JSON.stringify({ method: 'GET', path: '/v1/models' }));
+        expect(viaProxy.status).toBe(200);
+        const action = await wire(relay, '/v1/actions/vector_stores');
+        await new Promise((r) => setTimeout(r, 50));
+        const lines = relay.logs.filter((l) => l.includes('"msg":"request"'));
+        expect(lines.length).toBeGreaterThanOrEqual(3);
+        expect(lines.some((l) => l.includes('"upstreamId":"req_[redacted]"'))).toBe(true);
+        for (const answer of [direct, viaProxy, action]) expectNoKey(relay, answer.flat);
+      },
+    );
+  });
+});
+
+describe('a bounded wait for an upstream connection', () => {
+  test('UPSTREAM_MAX_SOCKETS=2, UPSTREAM_QUEUE_MAX=1: two streams open, one waits (and is counted), the next is refused at once with 503 naming the setting', async () => {
+    const ADMIN = 'faults-admin-key-0123456789';
+    const held: ServerResponse[] = [];
+    await scenario(
+      (_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write('event: response.created\ndata: {"type":"response.created"}\n\n');
+        held.push(res);
+      },
+      { UPSTREAM_MAX_SOCKETS: '2', UPSTREAM_QUEUE_MAX: '1', RELAY_ADMIN_KEY: ADMIN, UPSTREAM_TIMEOUT_STANDARD_MS: '10000' },
+      async (relay, hits) => {
+        const stream = () => relay.call('/v1/responses', { method: 'POST', headers: JSON_HEADERS, body: '{"model":"gpt-5","input":"hi","stream":true}' });
+        const first = [await within(3000, 'stream 1', stream()), await within(3000, 'stream 2', stream())];
+        for (const res of first) expect(res.status).toBe(200);
+        const waiting = stream();
+        await sleep(200);
+        expect(hits).toHaveLength(2);
+        const metrics = await (await relay.call('/metrics', { headers: { authorization: `Bearer ${ADMIN}` } })).text();
+        expect(metrics).toMatch(/^relay_upstream_queued_requests 1$/m);
+
+        const started = performance.now();
+        const refused = await within(1000, 'the refusal', stream());
+        const error = await expectOpenAIError(refused, 503);
+        expect(performance.now() - started).toBeLessThan(1000);
+        expect(error.code).toBe('upstream_connections_busy');
+        expect(error.message).toContain('UPSTREAM_MAX_SOCKETS');
+        expect(refused.headers.get('retry-after')).toBe('1');
+        expect(hits).toHaveLength(2);
+
+        // A stream ends: the waiting request gets its connection and its answer.
+        held.shift()!.end();
+        await readBody(first[0]);
+        const served = await within(3000, 'the waiting stream', waiting);
+        expect(served.status).toBe(200);
+        for (const res of held.splice(0)) res.end();
+        await Promise.all([readBody(first[1]), readBody(served)]);
+        expect(hits).toHaveLength(3);
+      },
+    );
   });
 });

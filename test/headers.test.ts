@@ -42,7 +42,7 @@ beforeAll(async () => {
       respond(req, res, body);
     });
   });
-  relay = await startTestRelay({ OPENAI_BASE_URL: local.baseUrl });
+  relay = await startTestRelay({ OPENAI_BASE_URL: local.baseUrl, ALLOWED_HOSTS: 'relay.example.com' });
   relayWithIdentity = await startTestRelay({
     OPENAI_BASE_URL: local.baseUrl,
     OPENAI_ORGANIZATION: 'org-configured',

@@ -6,6 +6,7 @@ import type { Ops } from '../ops/index.ts';
 import { RelayError, writeError } from './errors.ts';
 import type { Forwarder } from '../upstream/forward/index.ts';
 import type { Gate } from './gate.ts';
+import { createHostGuard } from './host-guard.ts';
 import type { Logger } from './logger.ts';
 import { canonicalUpstreamPath } from './path-params.ts';
 import { refuseMalformedRequest } from './request-guard.ts';
@@ -24,6 +25,8 @@ export type PassThroughDoor = (incoming: IncomingMessage, outgoing: ServerRespon
 
 export function createPassThroughDoor(config: RelayConfig, deps: { forwarder: Forwarder; gate: Gate; ops: Ops; logger: Logger }): PassThroughDoor {
   const { forwarder, gate, ops, logger } = deps;
+  // On loopback or with RELAY_AUTH=off, a Host the relay does not know goes to the app, which refuses it.
+  const hostGuard = createHostGuard(config);
   const refuse = (outgoing: ServerResponse, err: RelayError, requestId: string, operation: RelayOperation, label: string, startedAt: number, started: number) => {
     writeError(outgoing, err, requestId);
     ops.record({ requestId, operation: operation.operationId, keyLabel: label, status: err.status, startedAt, ms: Math.round(performance.now() - started) });
@@ -58,7 +61,7 @@ export function createPassThroughDoor(config: RelayConfig, deps: { forwarder: Fo
   return (incoming, outgoing) => {
     const method = incoming.method;
     if ((method !== 'GET' && method !== 'POST' && method !== 'DELETE') || incoming.headers.origin !== undefined) return false;
-    if (refuseMalformedRequest(incoming, config.maxUrlBytes)) return false;
+    if (refuseMalformedRequest(incoming, config.maxUrlBytes) || hostGuard?.refuse(incoming.headers)) return false;
     const url = incoming.url ?? '';
     const queryStart = url.indexOf('?');
     const path = queryStart === -1 ? url : url.slice(0, queryStart);

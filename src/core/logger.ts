@@ -1,4 +1,5 @@
 import pino from 'pino';
+import { makeRedactor } from '../upstream/redact.ts';
 
 /**
  * One JSON line per event on stdout (pretty-printed when stdout is a terminal). Request lines carry the
@@ -78,6 +79,11 @@ export function batchedLines(sink: Sink, chunkBytes = CHUNK_BYTES, flushMs = FLU
   };
 }
 
-export function createLogger(level: string, destination: pino.DestinationStream = defaultDestination()): Logger {
-  return pino({ level, base: undefined, redact: REDACT }, destination);
+/**
+ * `secrets` (the server key) are replaced in every finished line, whatever field carried them (an upstream
+ * id or error message that echoed the key): the last guard, after each source redacts its own.
+ */
+export function createLogger(level: string, destination: pino.DestinationStream = defaultDestination(), secrets: readonly string[] = []): Logger {
+  const hooks = secrets.length ? { hooks: { streamWrite: makeRedactor([...secrets]) } } : {};
+  return pino({ level, base: undefined, redact: REDACT, ...hooks }, destination);
 }

@@ -13,6 +13,9 @@ import { createHistogram, type HistogramSeries } from './histogram.ts';
  *   relay_open_streams                                    gauge (SSE streams being relayed)
  *   relay_ledger_queue_depth                              gauge, read from a callback at scrape time
  *   relay_stream_gc_total                                 counter (young-generation collections for streamed bodies, core/stream-memory.ts)
+ *   relay_open_connections                                gauge, read at scrape time (caller connections, core/connection-guard.ts)
+ *   relay_connections_shed_total{reason}                  counter (evicted to make room at MAX_CONNECTIONS, or refused there)
+ *   relay_upstream_queued_requests                        gauge, read at scrape time (forwarded requests waiting for an upstream connection)
  *   + prom-client's default process metrics (CPU, memory, event loop lag, GC, handles)
  *
  * Label cardinality stays bounded: `operation` is the route table's operation id (pass that, never a raw
@@ -49,6 +52,12 @@ export interface RelayMetrics {
   streamCollected(): void;
   /** Where the ledger's queue depth is read from at each scrape. */
   setLedgerQueueDepth(fn: () => number): void;
+  /** Where the number of open caller connections is read from at each scrape. */
+  setOpenConnections(fn: () => number): void;
+  /** A connection was closed to make room at MAX_CONNECTIONS (`evicted`), or refused there. */
+  connectionShed(reason: 'evicted' | 'refused'): void;
+  /** Where the number of forwarded requests waiting for an upstream connection is read from at each scrape. */
+  setUpstreamQueued(fn: () => number): void;
   /** The Prometheus text exposition, for a GET /metrics handler. */
   render(): Promise<{ contentType: string; body: string }>;
 }
@@ -145,6 +154,25 @@ export function createMetrics(opts: MetricsOptions = {}): RelayMetrics {
       }
     },
   });
+  const sources: { openConnections?: () => number; upstreamQueued?: () => number } = {};
+  const gaugeFrom = (name: string, help: string, source: keyof typeof sources) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const read = sources[source];
+        if (read) this.set(read());
+      },
+    });
+  gaugeFrom('relay_open_connections', 'Caller connections open right now (at most MAX_CONNECTIONS).', 'openConnections');
+  gaugeFrom('relay_upstream_queued_requests', 'Forwarded requests waiting for a connection to OpenAI (all UPSTREAM_MAX_SOCKETS busy).', 'upstreamQueued');
+  const shedConnections = new Counter({
+    name: 'relay_connections_shed_total',
+    help: 'Connections closed at MAX_CONNECTIONS: evicted (no request in progress, oldest first) to make room, or refused (all busy).',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
   if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
 
   // Label children looked up once per label combination: on the request path, an observation is then
@@ -191,6 +219,15 @@ export function createMetrics(opts: MetricsOptions = {}): RelayMetrics {
     },
     setLedgerQueueDepth(fn) {
       ledgerDepth = fn;
+    },
+    setOpenConnections(fn) {
+      sources.openConnections = fn;
+    },
+    connectionShed(reason) {
+      shedConnections.inc({ reason });
+    },
+    setUpstreamQueued(fn) {
+      sources.upstreamQueued = fn;
     },
     async render() {
       return { contentType: registry.contentType, body: await registry.metrics() };

@@ -1,11 +1,10 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
-import { bodyLimit } from 'hono/body-limit';
 import { operations } from '../../generated/routes.ts';
 import { actionSignal, fitActionAnswer } from '../actions/budget.ts';
 import { actionDeps, type ActionServices } from '../actions/context.ts';
 import { actionRunners } from '../actions/index.ts';
 import type { RelayEnv } from '../core/env.ts';
-import { RelayError } from '../core/errors.ts';
+import { bodyReader } from '../core/read-body.ts';
 import { checkPathParam } from '../core/path-params.ts';
 import { actionServerUrl } from '../http/server-url.ts';
 import { transportFailure } from '../upstream/client.ts';
@@ -17,15 +16,7 @@ import { createUsageAccount } from '../upstream/usage-account.ts';
  */
 export function registerActionRoutes(app: OpenAPIHono<RelayEnv>, services: ActionServices): void {
   const { config } = services;
-  app.use(
-    '/v1/actions/*',
-    bodyLimit({
-      maxSize: config.maxProxyEnvelopeBytes,
-      onError: () => {
-        throw new RelayError(413, `An action request may be at most ${config.maxProxyEnvelopeBytes} bytes.`, { code: 'request_too_large' });
-      },
-    }),
-  );
+  app.use('/v1/actions/*', bodyReader({ cap: config.maxProxyEnvelopeBytes, timeoutMs: config.requestBodyTimeoutMs }, 'action request'));
 
   for (const operation of operations) {
     if (operation.kind !== 'relay' || !operation.action || operation.operationId === 'relayProxy') continue;

@@ -48,13 +48,16 @@ export function registerMcpRoutes(app: OpenAPIHono<RelayEnv>, services: ActionSe
   app.post('/mcp', async (c) => {
     const { incoming } = c.env;
     c.set('operation', 'mcp:other');
-    const message = await readJsonBody(incoming, config.maxProxyEnvelopeBytes, 'MCP message', 'a JSON-RPC message');
+    const limits = { cap: config.maxProxyEnvelopeBytes, timeoutMs: config.requestBodyTimeoutMs };
+    const message = await readJsonBody(c.env, limits, 'MCP message', 'a JSON-RPC message');
     // Limits count HTTP requests: a JSON-RPC batch may carry notifications, but at most one request.
     if (Array.isArray(message) && message.filter((m) => isObj(m) && 'method' in m && 'id' in m).length > 1) {
       throw new RelayError(400, 'Send one JSON-RPC request per HTTP request (a batch may hold at most one request).', { code: 'batch_not_supported' });
     }
 
-    const { tools, createMcpServer, Transport } = await load();
+    const { tools, createMcpServer, Transport, invalidParamsAnswer } = await load();
+    const misfit = invalidParamsAnswer(message);
+    if (misfit) return c.json(misfit, 200, { 'x-request-id': c.get('requestId') });
     // The request is recorded under what it did (a tool's name, or the MCP method), with the usage of the
     // upstream calls its tool made.
     c.set('operation', mcpOperation(message, tools.byName));
@@ -86,11 +89,12 @@ export function registerMcpRoutes(app: OpenAPIHono<RelayEnv>, services: ActionSe
 type McpRuntime = Awaited<ReturnType<typeof loadMcpRuntime>>;
 
 async function loadMcpRuntime() {
-  const [{ createMcpServer, createMcpTools }, { WebStandardStreamableHTTPServerTransport }] = await Promise.all([
+  const [{ createMcpServer, createMcpTools }, { WebStandardStreamableHTTPServerTransport }, { invalidParamsAnswer }] = await Promise.all([
     import('../mcp/server.ts'),
     import('@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js'),
+    import('../mcp/params.ts'),
   ]);
-  return { tools: createMcpTools(), createMcpServer, Transport: WebStandardStreamableHTTPServerTransport };
+  return { tools: createMcpTools(), createMcpServer, Transport: WebStandardStreamableHTTPServerTransport, invalidParamsAnswer };
 }
 
 /** MCP methods a record may name; anything else is recorded as `mcp:other` (metric labels stay bounded). */

@@ -19,7 +19,8 @@ export function registerProxyRoute(app: OpenAPIHono<RelayEnv>, config: RelayConf
   app.openAPIRegistry.registerPath(routes.relayProxy);
   app.post('/v1/proxy', async (c) => {
     const { incoming, outgoing } = c.env;
-    const json = await readJsonBody(incoming, config.maxProxyEnvelopeBytes, 'proxy envelope', 'an envelope {method, path, query?, body?}');
+    const limits = { cap: config.maxProxyEnvelopeBytes, timeoutMs: config.requestBodyTimeoutMs };
+    const json = await readJsonBody(c.env, limits, 'proxy envelope', 'an envelope {method, path, query?, body?}');
     const call = parseProxyEnvelope(json, httpEnvelopeRefusal, { allowStream: true });
     await forwarder.forwardToOpenAI(incoming, outgoing, {
       operation: call.operation,

@@ -87,7 +87,8 @@ function policyMiddleware(policy: UpstreamPolicy, account: UsageAccount, basePat
     const call = started.get(id);
     started.delete(id);
     const ms = call ? Math.round(performance.now() - call.at) : undefined;
-    account.add(undefined, ms, call?.attempts ?? 1, response?.headers.get('x-request-id') ?? undefined);
+    const upstreamId = response?.headers.get('x-request-id');
+    account.add(undefined, ms, call?.attempts ?? 1, upstreamId ? policy.redact(upstreamId) : undefined);
   };
   return {
     async onRequest({ request, id }) {
@@ -116,7 +117,7 @@ function policyMiddleware(policy: UpstreamPolicy, account: UsageAccount, basePat
       settle(id, answer);
       if (answer.status === 401) {
         await answer.body?.cancel();
-        throw policy.serverKeyRefused(operation?.operationId ?? 'unknown', answer.headers.get('x-request-id') ?? '-');
+        throw policy.serverKeyRefused(operation?.operationId ?? 'unknown', policy.redact(answer.headers.get('x-request-id') ?? '-'));
       }
       if (!answer.ok) return redactedError(policy, answer);
       const tap = operation && answer.body ? policy.usageTap(operation, request.method, answer.status, answer.headers.get('content-type') ?? undefined, answer.headers.get('content-encoding') ?? undefined) : undefined;
@@ -174,11 +175,15 @@ async function retry(
   return last === first ? undefined : last;
 }
 
-/** An error answer with the server key redacted from its body (read up to MAX_ERROR_BYTES). */
+/**
+ * An error answer with the server key redacted from its body (fetch has decoded it); one over MAX_ERROR_BYTES
+ * is too large to inspect and is replaced (a cut could leave the beginning of the key behind).
+ */
 async function redactedError(policy: UpstreamPolicy, response: Response): Promise<Response> {
   const reader = response.body?.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
+  let cut = false;
   if (reader) {
     for (;;) {
       const { done, value } = await reader.read();
@@ -186,12 +191,15 @@ async function redactedError(policy: UpstreamPolicy, response: Response): Promis
       size += value.byteLength;
       if (size > MAX_ERROR_BYTES) {
         await reader.cancel();
+        cut = true;
         break;
       }
       chunks.push(value);
     }
   }
-  const text = policy.redact(Buffer.concat(chunks).toString('utf8'));
+  const text = cut
+    ? JSON.stringify({ error: { message: `OpenAI answered ${response.status} with an error body over ${MAX_ERROR_BYTES} bytes, too large to inspect for secrets, so it is cut.`, type: 'upstream_error', param: null, code: 'upstream_error_too_large' } })
+    : policy.redact(Buffer.concat(chunks).toString('utf8'));
   const headers = new Headers();
   for (const name of ['content-type', 'retry-after', 'x-request-id']) {
     const value = response.headers.get(name);

@@ -5,7 +5,7 @@ import { RelayError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Ops } from '../ops/index.ts';
 import { inboundResponseHeaders, upstreamIdentityHeaders } from './headers.ts';
-import { makeRedactor } from './redact.ts';
+import { createStreamRedactor, makeRedactor, type StreamRedactor } from './redact.ts';
 import type { RetryPolicy } from './retry.ts';
 import { createUsageTap, type UsageInfo, type UsageTap } from './usage-tap/index.ts';
 
@@ -27,6 +27,8 @@ export interface UpstreamPolicy {
   readonly wantsUsage: boolean;
   /** `text` with the server key replaced. */
   redact(text: string): string;
+  /** Redacts the server key from a byte stream as it passes (an event stream's answer). */
+  streamRedactor(): StreamRedactor;
   /** The upstream answer headers a caller may see (an allowlist), with the server key redacted from their values. */
   answerHeaders(upstream: IncomingHttpHeaders): OutgoingHttpHeaders;
   /** The operation's deadline class, or a tighter deadline the caller's surface imposes (a GPT Action's 45 s). */
@@ -61,6 +63,7 @@ export function createUpstreamPolicy(config: RelayConfig, ops: Ops, logger: Logg
     retry: config.retry,
     wantsUsage: ops.wantsUsage,
     redact,
+    streamRedactor: () => createStreamRedactor(secret),
     answerHeaders(upstream) {
       const headers = inboundResponseHeaders(upstream);
       for (const name in headers) {

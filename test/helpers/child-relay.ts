@@ -24,9 +24,18 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-export async function startChildRelay(env: Record<string, string>): Promise<ChildRelay> {
+export interface ChildRelayOptions {
+  /** The relay's open-file limit (`ulimit -n`), to show what a flood does when descriptors run out. */
+  fdLimit?: number;
+}
+
+export async function startChildRelay(env: Record<string, string>, opts: ChildRelayOptions = {}): Promise<ChildRelay> {
   const port = await freePort();
-  const child = spawn(process.execPath, [MAIN], {
+  // With a descriptor limit, a shell sets it and then becomes node (exec), so the child's pid is the relay's.
+  const [command, args] = opts.fdLimit
+    ? ['/bin/sh', ['-c', `ulimit -n ${opts.fdLimit} && exec "$0" "$@"`, process.execPath, MAIN]]
+    : [process.execPath, [MAIN]];
+  const child = spawn(command, args, {
     env: {
       PATH: process.env.PATH ?? '',
       NODE_OPTIONS: '',

@@ -42,7 +42,7 @@ export async function startTestRelay(env: Record<string, string> = {}, overrides
       done();
     },
   });
-  const logger = createLogger(env.LOG_LEVEL ?? 'info', sink as unknown as pino.DestinationStream);
+  const logger = createLogger(env.LOG_LEVEL ?? 'info', sink as unknown as pino.DestinationStream, [config.openaiApiKey]);
   const relay = await startRelay(config, logger, overrides);
   return {
     ...relay,

@@ -19,7 +19,10 @@ export function send(x: Exchange): void {
   if (x.settled) return;
   x.attempt++;
   const { ctx, incoming, req } = x;
-  if (x.headers === undefined) askForStreamUsage(x);
+  if (x.headers === undefined) {
+    const refusal = askForStreamUsage(x) ?? takeUpstreamSlot(x);
+    if (refusal) return x.fail(refusal);
+  }
   x.headers ??= outboundRequestHeaders(incoming.headers, ctx.policy.identity, ctx.hostHeader, bodyHeaders(x));
   const upstream = ctx.policy.base;
   const upstreamReq = ctx.transport.request({
@@ -59,6 +62,24 @@ export function send(x: Exchange): void {
     }
     onResponse(x, res);
   });
+}
+
+/**
+ * A place among the exchanges using or awaiting an upstream connection: the agent queues requests past
+ * UPSTREAM_MAX_SOCKETS silently, so past UPSTREAM_QUEUE_MAX waiting the relay refuses at once instead.
+ */
+function takeUpstreamSlot(x: Exchange): RelayError | undefined {
+  const slots = x.ctx.upstreamSlots;
+  if (slots.held >= slots.max + slots.queueMax) {
+    return new RelayError(
+      503,
+      `All ${slots.max} connections to OpenAI are busy (UPSTREAM_MAX_SOCKETS) and ${slots.queueMax} requests already wait for one (UPSTREAM_QUEUE_MAX); retry shortly, or ask the relay's operator to raise UPSTREAM_MAX_SOCKETS.`,
+      { code: 'upstream_connections_busy', headers: { 'retry-after': '1' } },
+    );
+  }
+  slots.held++;
+  x.holdsSlot = true;
+  return undefined;
 }
 
 /** Body headers of the upstream request: the caller's stream as it comes, a held body's exact length, or none. */

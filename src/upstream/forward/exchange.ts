@@ -10,6 +10,13 @@ import type { StreamMemory } from '../stream-memory.ts';
 import type { UsageSplice } from '../stream-usage/request.ts';
 import type { UsageInfo, UsageTap } from '../usage-tap/index.ts';
 
+/**
+ * The upload cap (MAX_UPLOAD_BYTES) bounds the files of a multipart body; the body may be this much larger for
+ * the form's other fields and its framing (boundaries, part headers; an image edit's prompt of 32,000
+ * characters). Counted on the raw bytes, so no multipart parsing on the way through (docs/security.md).
+ */
+export const MULTIPART_FRAMING_BYTES = 256 * 1024;
+
 /** What one forwarded request asks of the core. */
 export interface ForwardRequest {
   operation: RelayOperation;
@@ -50,6 +57,8 @@ export interface ForwarderContext {
   /** OPENAI_BASE_URL's path (`/v1` included or not), prefixed to every upstream path. */
   basePath: string;
   streamMemory: StreamMemory;
+  /** Exchanges holding (or waiting for) an upstream connection, against UPSTREAM_MAX_SOCKETS + UPSTREAM_QUEUE_MAX. */
+  upstreamSlots: { held: number; readonly max: number; readonly queueMax: number };
 }
 
 /**
@@ -87,8 +96,16 @@ export class Exchange {
   current: ClientRequest | undefined;
   upstreamRes: IncomingMessage | undefined;
   retryTimer: NodeJS.Timeout | undefined;
-  /** Until the answer starts: the deadline from arrival; then restarted by each chunk (OpenAI's silence). */
+  /**
+   * Until the answer starts: the deadline from arrival; then restarted by each chunk (OpenAI's silence).
+   * While the caller is behind (its socket full, OpenAI's answer paused for it) the silence is the
+   * caller's, and the timer measures that instead, against CLIENT_READ_TIMEOUT_MS.
+   */
   deadlineTimer: NodeJS.Timeout | undefined;
+  /** OpenAI's x-request-id for the record, with the server key redacted. */
+  upstreamRequestId: string | undefined;
+  /** This exchange counts in `ctx.upstreamSlots` (from its first attempt until it ends). */
+  holdsSlot = false;
   sse = false;
   upstreamMs: number | undefined;
   tap: UsageTap | undefined;
@@ -111,10 +128,22 @@ export class Exchange {
     this.streamBody = jsonBody === undefined && (operation.body !== 'none' || this.method === 'POST');
     this.heldBody = jsonBody ?? undefined;
     this.streaming = this.streamBody;
-    this.cap = operation.body === 'multipart' ? ctx.config.maxUploadBytes : ctx.config.maxJsonBodyBytes;
+    this.cap = operation.body === 'multipart' ? ctx.config.maxUploadBytes + MULTIPART_FRAMING_BYTES : ctx.config.maxJsonBodyBytes;
     this.deadlineMs = ctx.policy.deadlineMs(operation, req.deadlineMs);
     this.extra = req.extraHeaders ?? {};
     this.replaySafe = this.method === 'GET' || this.method === 'DELETE' || incoming.headers['idempotency-key'] !== undefined;
+  }
+
+  /** The caller's socket is full and OpenAI's answer paused for it: the timer now waits on the caller. */
+  callerFellBehind(): void {
+    clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = setTimeout(onCallerStalled, this.ctx.config.clientReadTimeoutMs, this);
+  }
+
+  /** The caller read what was waiting: the timer measures OpenAI's silence again. */
+  callerCaughtUp(): void {
+    clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = setTimeout(onDeadline, this.deadlineMs, this);
   }
 
   /** Ends the request once: timers, gauges, the request record (with the usage the policy counts), `onDone`. */
@@ -125,6 +154,7 @@ export class Exchange {
     clearTimeout(this.retryTimer);
     this.endInFlight();
     this.endStream?.();
+    if (this.holdsSlot) this.ctx.upstreamSlots.held--;
     const { req } = this;
     this.ctx.ops.record({
       requestId: req.requestId,
@@ -134,7 +164,7 @@ export class Exchange {
       startedAt: this.startedAt,
       ms: Math.round(performance.now() - this.started),
       upstreamMs: this.upstreamMs,
-      upstreamRequestId: this.upstreamRes?.headers['x-request-id'] as string | undefined,
+      upstreamRequestId: this.upstreamRequestId,
       usage: usage === undefined ? undefined : this.ctx.policy.countUsage(req.operation, this.method, usage),
       attempts: this.attempt,
       note,
@@ -152,9 +182,32 @@ export class Exchange {
     this.current?.destroy();
     this.upstreamRes?.destroy();
     const { outgoing } = this;
-    if (!outgoing.headersSent) writeError(outgoing, err, this.req.requestId, this.extra);
+    // A body still arriving is not read to its end for nothing: the connection closes with the answer.
+    const extra = this.incoming.complete ? this.extra : { ...this.extra, connection: 'close' };
+    if (!outgoing.headersSent) writeError(outgoing, err, this.req.requestId, extra);
     else if (this.sse && !outgoing.writableEnded) outgoing.end(sseErrorEvent(err));
     else outgoing.destroy();
     this.finish(err.status, err.code ?? undefined);
   }
+}
+
+/** The deadline passed: whose silence it was decides the answer. */
+export function onDeadline(x: Exchange): void {
+  if (x.upstreamRes) {
+    x.fail(new RelayError(504, `OpenAI stopped sending for ${x.deadlineMs} ms.`, { code: 'upstream_timeout' }));
+  } else if (x.streamBody && !x.incoming.complete) {
+    x.fail(new RelayError(408, `The request body was still arriving ${x.deadlineMs} ms after the request started; send it whole and promptly.`, { code: 'request_timeout' }));
+  } else {
+    x.fail(new RelayError(504, `No answer from OpenAI within ${x.deadlineMs} ms of the request.`, { code: 'upstream_timeout' }));
+  }
+}
+
+/**
+ * OpenAI's answer waited on a caller that read nothing for CLIENT_READ_TIMEOUT_MS: nothing more can reach
+ * it (an error event would only queue behind the rest), so both connections close.
+ */
+function onCallerStalled(x: Exchange): void {
+  x.upstreamRes?.destroy();
+  x.outgoing.destroy();
+  x.finish(408, 'client_stalled');
 }

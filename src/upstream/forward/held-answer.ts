@@ -1,15 +1,16 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { RelayError } from '../../core/errors.ts';
+import { jsonDepthExceeds } from '../../core/json-depth.ts';
 import type { ForwardRequest } from './exchange.ts';
 
-/** Error answers are small; the key is redacted from them in case upstream ever echoes it. */
-export const MAX_REDACTED_ERROR_BYTES = 1024 * 1024;
 /** Most of an over-long JSON answer the relay will hold to refit it; a larger one is cut. */
 export const MAX_FITTED_ANSWER_BYTES = 32 * 1024 * 1024;
 
 /**
- * Holds a bounded upstream answer whole, lets `rewrite` change it, then sends it with its own length:
- * for the few answers the relay must see entire (error bodies, to redact; over-long action answers, to
- * shorten). Past `maxBytes` the answer is cut rather than held.
+ * Holds a bounded upstream answer whole, lets `rewrite` change it, then sends it with its own length: for
+ * the few successful answers the relay must see entire (over-long action answers, to shorten them; error
+ * answers have error-answer.ts). Past `maxBytes` the answer is cut rather than held; an answer `rewrite`
+ * cannot handle (it throws a RelayError) goes to `onError`.
  */
 export function relayHeldAnswer(
   res: IncomingMessage,
@@ -18,7 +19,8 @@ export function relayHeldAnswer(
   headers: OutgoingHttpHeaders,
   maxBytes: number,
   rewrite: (body: Buffer) => Buffer,
-  onChunk?: (chunk: Buffer) => void,
+  onChunk: (chunk: Buffer) => void,
+  onError: (err: RelayError) => void,
 ): void {
   const chunks: Buffer[] = [];
   let size = 0;
@@ -30,10 +32,16 @@ export function relayHeldAnswer(
       return;
     }
     chunks.push(chunk);
-    onChunk?.(chunk);
+    onChunk(chunk);
   });
   res.prependOnceListener('end', () => {
-    const body = rewrite(Buffer.concat(chunks, size));
+    let body: Buffer;
+    try {
+      body = rewrite(Buffer.concat(chunks, size));
+    } catch (err) {
+      if (err instanceof RelayError) return onError(err);
+      throw err;
+    }
     headers['content-length'] = body.length;
     outgoing.writeHead(status, headers);
     outgoing.end(body);
@@ -47,9 +55,14 @@ export function relayHeldAnswer(
 export function fitHeldAnswer(fitter: NonNullable<ForwardRequest['fitAnswer']>, headers: OutgoingHttpHeaders) {
   return (body: Buffer): Buffer => {
     if (body.length <= fitter.maxChars) return body;
+    const text = body.toString('utf8');
+    // The fitter and JSON.stringify recurse once per level.
+    if (jsonDepthExceeds(text)) {
+      throw new RelayError(502, "OpenAI's answer is too long for an action and nested too deeply to shorten.", { code: 'upstream_answer_too_deep' });
+    }
     let value: unknown;
     try {
-      value = JSON.parse(body.toString('utf8'));
+      value = JSON.parse(text);
     } catch {
       return body; // not JSON after all: pass it on as it came
     }

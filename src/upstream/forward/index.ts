@@ -1,12 +1,12 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { RelayConfig } from '../../config.ts';
-import { RelayError, writeError } from '../../core/errors.ts';
+import { writeError } from '../../core/errors.ts';
 import type { Ops } from '../../ops/index.ts';
 import type { UpstreamPolicy } from '../policy.ts';
 import { createStreamMemory } from '../stream-memory.ts';
 import { send } from './attempt.ts';
-import { Exchange, type ForwarderContext, type ForwardRequest } from './exchange.ts';
+import { Exchange, onDeadline, type ForwarderContext, type ForwardRequest } from './exchange.ts';
 import { checkRequestBody, readPrefixThenStart } from './request-body.ts';
 
 export type { ForwardRequest } from './exchange.ts';
@@ -22,16 +22,25 @@ export type { ForwardRequest } from './exchange.ts';
 export function createForwarder(config: RelayConfig, policy: UpstreamPolicy, ops: Ops) {
   const upstream = policy.base;
   const isHttps = upstream.protocol === 'https:';
-  const agentOptions = { keepAlive: true, noDelay: true, maxSockets: 512, maxFreeSockets: 64, scheduling: 'lifo' as const };
+  // A long stream holds its connection for minutes: UPSTREAM_MAX_SOCKETS of them at once, at most
+  // UPSTREAM_QUEUE_MAX more waiting for one (send() refuses past that rather than queue out of sight).
+  const agentOptions = { keepAlive: true, noDelay: true, maxSockets: config.upstreamMaxSockets, maxFreeSockets: 64, scheduling: 'lifo' as const };
+  const agent = isHttps ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
+  ops.metrics.setUpstreamQueued(() => {
+    let queued = 0;
+    for (const name in agent.requests) queued += agent.requests[name]?.length ?? 0;
+    return queued;
+  });
   const ctx: ForwarderContext = {
     config,
     policy,
     ops,
     transport: isHttps ? https : http,
-    agent: isHttps ? new https.Agent(agentOptions) : new http.Agent(agentOptions),
+    agent,
     hostHeader: upstream.host,
     basePath: upstream.pathname === '/' ? '' : upstream.pathname,
     streamMemory: createStreamMemory(config.streamGcBytes, { onCollect: ops.metrics.streamCollected }),
+    upstreamSlots: { held: 0, max: config.upstreamMaxSockets, queueMax: config.upstreamQueueMax },
   };
 
   function forwardToOpenAI(incoming: IncomingMessage, outgoing: ServerResponse, req: ForwardRequest): Promise<void> {
@@ -65,11 +74,3 @@ export function createForwarder(config: RelayConfig, policy: UpstreamPolicy, ops
 }
 
 export type Forwarder = ReturnType<typeof createForwarder>;
-
-function onDeadline(x: Exchange): void {
-  x.fail(
-    x.upstreamRes
-      ? new RelayError(504, `OpenAI stopped sending for ${x.deadlineMs} ms.`, { code: 'upstream_timeout' })
-      : new RelayError(504, `No answer from OpenAI within ${x.deadlineMs} ms of the request.`, { code: 'upstream_timeout' }),
-  );
-}

@@ -1,8 +1,10 @@
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { RelayOperation } from '../../../generated/routes.ts';
 import { RelayError } from '../../core/errors.ts';
+import { tooDeep } from '../../core/json-depth.ts';
 import { askUsageInHeldBody, createUsageSplice } from '../stream-usage/request.ts';
-import type { Exchange } from './exchange.ts';
+import { inviteBody } from '../../core/expect-continue.ts';
+import { MULTIPART_FRAMING_BYTES, type Exchange } from './exchange.ts';
 
 /**
  * The caller's request body on its way upstream: checked before anything is read, a small JSON body
@@ -33,9 +35,10 @@ export function checkRequestBody(incoming: IncomingMessage, operation: RelayOper
 }
 
 export function tooLarge(cap: number, multipart: boolean): RelayError {
-  return new RelayError(413, `The request body exceeds this relay's ${multipart ? 'upload' : 'JSON body'} limit of ${cap} bytes.`, {
-    code: 'request_too_large',
-  });
+  const limit = multipart
+    ? `upload limit: files of up to ${cap - MULTIPART_FRAMING_BYTES} bytes in all (MAX_UPLOAD_BYTES), plus ${MULTIPART_FRAMING_BYTES} bytes for the form's other fields and framing`
+    : `JSON body limit of ${cap} bytes`;
+  return new RelayError(413, `The request body exceeds this relay's ${limit}.`, { code: 'request_too_large' });
 }
 
 const cutOff = () => new RelayError(400, 'The request body was cut off.', { code: 'request_aborted' });
@@ -46,6 +49,7 @@ const cutOff = () => new RelayError(400, 'The request body was cut off.', { code
  */
 export function readPrefixThenStart(x: Exchange, start: () => void): void {
   const { incoming } = x;
+  inviteBody(incoming, x.outgoing);
   const stop = () => {
     incoming.off('data', onData);
     incoming.off('end', onEnd);
@@ -84,15 +88,17 @@ export function readPrefixThenStart(x: Exchange, start: () => void): void {
  * A streamed request of an operation that reports stream usage only when asked (Chat Completions): ask,
  * in the held body or as the body streams (stream-usage/request.ts), when a ledger or a budget counts it.
  */
-export function askForStreamUsage(x: Exchange): void {
-  if (!x.ctx.policy.wantsUsage || !x.req.operation.usage.streamOption) return;
+export function askForStreamUsage(x: Exchange): RelayError | undefined {
+  if (!x.ctx.policy.wantsUsage || !x.req.operation.usage.streamOption) return undefined;
   if (x.heldBody !== undefined) {
     const asked = askUsageInHeldBody(x.heldBody);
+    if (asked.tooDeep) return tooDeep('request body');
     x.heldBody = asked.body;
     x.withholdUsage = asked.injected;
   } else if (x.streaming) {
     x.usageSplice = createUsageSplice();
   }
+  return undefined;
 }
 
 const usageRequired = () =>
@@ -128,5 +134,6 @@ export function pipeRequestBody(x: Exchange, upstreamReq: ClientRequest): void {
     upstreamReq.end(ending.tail);
   });
   incoming.on('error', () => x.fail(cutOff()));
+  inviteBody(incoming, x.outgoing);
   incoming.resume();
 }

@@ -1,3 +1,5 @@
+import { jsonDepthExceeds } from '../../core/json-depth.ts';
+
 /**
  * Asking a stream for its usage. Chat Completions streams report token usage only when the request says
  * `stream_options: {include_usage: true}`; a budget must count every stream, so the relay sets it on each
@@ -6,16 +8,19 @@
  */
 
 /** A held JSON body, with `stream_options.include_usage` set when it streams (`injected`: the caller had not set it). */
-export function askUsageInHeldBody(body: Buffer): { body: Buffer; injected: boolean } {
+export function askUsageInHeldBody(body: Buffer): { body: Buffer; injected: boolean; tooDeep?: boolean } {
+  const text = body.toString('utf8');
   let value: unknown;
   try {
-    value = JSON.parse(body.toString('utf8'));
+    value = JSON.parse(text);
   } catch {
     return { body, injected: false }; // not JSON: OpenAI answers it
   }
   if (!isObject(value) || value.stream !== true) return { body, injected: false };
   const options = value.stream_options;
   if (isObject(options) && options.include_usage === true) return { body, injected: false };
+  // Written out again below: JSON.stringify recurses once per level (a deep body overflowed the stack).
+  if (jsonDepthExceeds(text)) return { body, injected: false, tooDeep: true };
   value.stream_options = { ...(isObject(options) ? options : {}), include_usage: true };
   return { body: Buffer.from(JSON.stringify(value), 'utf8'), injected: true };
 }
