@@ -221,9 +221,9 @@ describe('fault 4: body size caps', () => {
     expect(got).toBe(small);
   });
 
-  test('a multipart upload over MAX_UPLOAD_BYTES → 413 with nothing sent upstream', async () => {
+  test('a multipart upload over MAX_UPLOAD_BYTES (and the 256 KiB framing allowance) → 413 with nothing sent upstream', async () => {
     catchAllUpstream();
-    const body = Buffer.alloc(250_000, 0x61);
+    const body = Buffer.alloc(200_000 + 256 * 1024 + 1, 0x61);
     const res = await raw(relay.url, {
       method: 'POST',
       path: '/v1/files',

@@ -28,7 +28,7 @@ if (upstream.protocol !== 'http:') {
   process.exit(2);
 }
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: 512, maxFreeSockets: 64, scheduling: 'lifo' });
+const agent = new http.Agent({ keepAlive: true, maxSockets: 4096, maxFreeSockets: 64, scheduling: 'lifo' });
 
 const HOP_BY_HOP = new Set([
   'connection',

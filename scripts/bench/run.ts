@@ -6,6 +6,7 @@ import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatSummary, readProfile, summarizeProfile, type ProfileSummary } from './cpuprofile-summary.ts';
+import { measureOpenStreams, type OpenStreams } from './open-streams.ts';
 import {
   BENCH_DIR,
   type Child,
@@ -53,6 +54,8 @@ const USAGE = `usage: node scripts/bench/run.ts [options]
   --upload-mb N        multipart upload size in MiB (default 512; quick 128)
   --download-mb N      binary download size in MiB (default 1024; quick 256)
   --startup-runs N     start-up measurements (default 3)
+  --streams N          streams held open at once for the memory-per-stream measurement (default 2000)
+  --only open-streams  run only the memory-per-open-stream measurement (relay and raw pipe)
   --wait-quiet S       on a shared machine: before each phase, wait (S seconds in all, at most) until
                        other processes leave the CPUs idle for 3 s (default 0: don't wait)
   --no-info            skip the relay at LOG_LEVEL=info (throughput)
@@ -78,6 +81,8 @@ const { values: flags } = parseArgs({
     'upload-mb': { type: 'string' },
     'download-mb': { type: 'string' },
     'startup-runs': { type: 'string', default: '3' },
+    streams: { type: 'string', default: '2000' },
+    only: { type: 'string' },
     'wait-quiet': { type: 'string', default: '0' },
     'no-info': { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
@@ -116,6 +121,8 @@ const opts = {
   uploadMiB: positive('upload-mb', flags['upload-mb'], quick ? 128 : 512),
   downloadMiB: positive('download-mb', flags['download-mb'], quick ? 256 : 1024),
   startupRuns: Math.round(positive('startup-runs', flags['startup-runs'], 3)),
+  streams: Math.round(positive('streams', flags.streams, 2000)),
+  only: flags.only,
   waitQuietS: flags['wait-quiet'] === '0' ? 0 : positive('wait-quiet', flags['wait-quiet'], 0),
   infoLevel: !flags['no-info'],
   profile: flags.profile,
@@ -180,6 +187,7 @@ const budgetS =
   2 * (targetsPerRound * (opts.warmupS + opts.rounds * (opts.durationS + opts.roundWarmupS + 2)) + (opts.profile ? 2 * (opts.warmupS + opts.durationS + 15) : 0)) +
   (opts.uploadMiB * 2 + opts.downloadMiB * 2) / 20 + // ≥ 20 MiB/s worst case per transfer
   opts.startupRuns * 2 * 20 +
+  2 * (30 + opts.streams / 20) + // open streams: relay and raw pipe, ≥ 20 streams/s worst case
   opts.waitQuietS;
 const watchdog = setTimeout(() => {
   console.error(`bench harness failed: still running after ${Math.round(budgetS)} s (watchdog); stopping everything`);
@@ -227,12 +235,12 @@ const nodeEnv = (extra: Record<string, string>): NodeJS.ProcessEnv => ({
   ...extra,
 });
 
-async function startMock(): Promise<{ child: Child; url: string }> {
-  const child = startChild('mock-upstream', process.execPath, [join(BENCH_DIR, 'mock-upstream.ts'), '--exit-with-stdin', '--port', '0', '--sse-gap-ms', String(opts.sseGapMs)], {
+async function startMock(name = 'mock-upstream', sse = ['--sse-gap-ms', String(opts.sseGapMs)]): Promise<{ child: Child; url: string }> {
+  const child = startChild(name, process.execPath, [join(BENCH_DIR, 'mock-upstream.ts'), '--exit-with-stdin', '--port', '0', ...sse], {
     env: nodeEnv({}),
     stdinPipe: true,
     captureStdout: true,
-    logFile: join(tmp, 'mock.log'),
+    logFile: join(tmp, `${name}.log`),
   });
   const port = await readPortLine(child);
   return { child, url: `http://127.0.0.1:${port}` };
@@ -249,7 +257,7 @@ async function startRawPipe(upstream: string, name = 'raw-pipe', nodeFlags: stri
   return { child, url: `http://127.0.0.1:${port}` };
 }
 
-function relayEnv(upstream: string, port: number, logLevel: string): Record<string, string> {
+function relayEnv(upstream: string, port: number, logLevel: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
     OPENAI_API_KEY: OPENAI_KEY,
     RELAY_KEY,
@@ -257,6 +265,7 @@ function relayEnv(upstream: string, port: number, logLevel: string): Record<stri
     HOST: '127.0.0.1',
     PORT: String(port),
     LOG_LEVEL: logLevel,
+    ...extra,
     ...extraRelayEnv,
   };
 }
@@ -277,13 +286,13 @@ const extraRelayEnv: Record<string, string> = Object.fromEntries(
  * directory (data/usage.sqlite, data/blobs) is its own — two relays sharing one SQLite ledger would
  * contend for its write lock and checkpoints, and measure that instead.
  */
-async function startRelay(upstream: string, logLevel: string, name: string, nodeFlags: string[] = []): Promise<{ child: Child; url: string; startupMs: number }> {
+async function startRelay(upstream: string, logLevel: string, name: string, nodeFlags: string[] = [], env: Record<string, string> = {}): Promise<{ child: Child; url: string; startupMs: number }> {
   const port = await freePort();
   const cwd = join(tmp, name);
   mkdirSync(cwd, { recursive: true });
   const started = performance.now();
   const child = startChild(name, process.execPath, [...nodeFlags, join(ROOT, 'src', 'main.ts')], {
-    env: nodeEnv(relayEnv(upstream, port, logLevel)),
+    env: nodeEnv(relayEnv(upstream, port, logLevel, env)),
     cwd,
     logFile: join(tmp, `${name}.log`),
   });
@@ -648,8 +657,42 @@ async function settle(phase: string): Promise<void> {
 
 // ---------------------------------------------------------------- main
 
+/**
+ * Memory per open stream, relay and raw pipe: each against a mock that sends a stream's first event and
+ * then holds it, with room for every stream under one key (MAX_IN_FLIGHT_PER_KEY).
+ */
+async function openStreams(): Promise<{ relay: OpenStreams; raw: OpenStreams }> {
+  const hold = await startMock('mock-hold', ['--sse-gap-ms', '600000', '--sse-events', '1']);
+  const relay = await startRelay(hold.url, 'warn', 'relay-streams', [], { MAX_IN_FLIGHT_PER_KEY: String(opts.streams + 100) });
+  const raw = await startRawPipe(hold.url, 'raw-pipe-streams');
+  await settle('open streams');
+  log(`open streams: ${opts.streams} held open at once through the relay, then through the raw pipe`);
+  const result = {
+    relay: await measureOpenStreams(relay.url, relay.child.pid, opts.streams, AUTH),
+    raw: await measureOpenStreams(raw.url, raw.child.pid, opts.streams, AUTH),
+  };
+  for (const [k, m] of Object.entries(result)) log(`${k}: ${m.opened}/${m.streams} open, ${m.idleMiB} → ${m.openMiB} MiB, ${m.perStreamKiB} KiB per stream, all open in ${m.openAllMs} ms`);
+  await Promise.all([relay.child.stop(), raw.child.stop(), hold.child.stop()]);
+  return result;
+}
+
+const streamRow = (s: { relay: OpenStreams; raw: OpenStreams }): Row => ({
+  metric: `Memory per open SSE stream, ${opts.streams} at once, KiB`,
+  relay: fmt(s.relay.perStreamKiB, 1),
+  baseline: fmt(s.raw.perStreamKiB, 1),
+  compare: `${fmt(s.relay.perStreamKiB - s.raw.perStreamKiB, 1)} KiB more`,
+  target: '—',
+  pass: s.relay.opened === opts.streams && s.raw.opened === opts.streams ? null : false,
+});
+
 async function main(): Promise<number> {
   tmp = mkdtempSync(join(os.tmpdir(), 'relay-bench-'));
+  if (opts.only === 'open-streams') {
+    const streams = await openStreams();
+    console.log(`\n${table([streamRow(streams)])}\n`);
+    return streams.relay.opened === opts.streams ? 0 : 1;
+  }
+  if (opts.only !== undefined) throw new Error(`--only takes open-streams (got "${opts.only}")`);
   const autocannon = await loadAutocannon();
   const began = performance.now();
   const loadBefore = os.loadavg();
@@ -788,6 +831,7 @@ async function main(): Promise<number> {
     log(`${k}: idle ${m.idleMiB} MiB, peak ${m.peakMiB} MiB, +${m.growthMiB} MiB, ${m.transfer.mibPerS} MiB/s, ${m.transfer.ok ? 'bytes ok' : `BYTES WRONG (${m.transfer.status}, ${m.transfer.bytes}/${m.transfer.expectedBytes})`}`);
   }
   await Promise.all([memRaw.child.stop(), memRelay.child.stop()]);
+  const streams = await openStreams();
 
   await settle('startup');
   // ---- start-up: npm start (and plain node, for the npm overhead), alternating
@@ -929,6 +973,7 @@ async function main(): Promise<number> {
       target: '—',
       pass: null,
     },
+    streamRow(streams),
     {
       metric: `Start-up to first /health 200, median of ${opts.startupRuns}, ms`,
       relay: `${fmt(startup.npmStartMs, 0)} (npm start)`,
@@ -984,6 +1029,7 @@ async function main(): Promise<number> {
     },
     sse: { ...sse, direct: sseDirect.map(roundEvent), raw: sseRaw.map(roundEvent), relay: sseRelay.map(roundEvent) },
     memory,
+    openStreams: streams,
     startup,
     profile: profiles && {
       level: opts.profileLevel,
