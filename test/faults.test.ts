@@ -1,7 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { describe, expect, test } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import zlib from 'node:zlib';
+import type pino from 'pino';
+import { loadConfig } from '../src/config.ts';
+import { createLogger } from '../src/core/logger.ts';
+import { startRelay } from '../src/server.ts';
 import { startLocalUpstream } from './helpers/local-upstream.ts';
 import { rawRequest } from './helpers/raw-http.ts';
 import { OPENAI_KEY, RELAY_KEY, startTestRelay, type TestRelay } from './helpers/relay.ts';
@@ -725,6 +733,38 @@ describe('the server key never reaches a caller or a log, whatever the upstream 
         for (const answer of [direct, viaProxy, action]) expectNoKey(relay, answer.flat);
       },
     );
+  });
+
+  test('the request records themselves carry the redacted id (checked with a logger that has no last guard)', async () => {
+    const upstream = await startLocalUpstream((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'application/json', 'x-request-id': `req_${OPENAI_KEY}` });
+      res.end('{"object":"list","data":[]}');
+    });
+    const config = loadConfig({ OPENAI_API_KEY: OPENAI_KEY, RELAY_KEY, HOST: '127.0.0.1', PORT: '1', OPENAI_BASE_URL: upstream.baseUrl, USAGE_DB_PATH: ':memory:', BLOB_DIR: mkdtempSync(join(tmpdir(), 'relay-blobs-')) });
+    config.port = 0;
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
+    const relay = await startRelay(config, createLogger('info', sink as unknown as pino.DestinationStream));
+    try {
+      for (const [path, body] of [['/v1/models'], ['/v1/proxy', JSON.stringify({ method: 'GET', path: '/v1/models' })], ['/v1/actions/vector_stores']] as const) {
+        const answer = await within(5000, path, rawRequest(relay.url, { method: body ? 'POST' : 'GET', path, headers: { ...AUTH, ...(body ? JSON_HEADERS : {}) }, body }));
+        expect(answer.status, answer.body).toBe(200);
+      }
+      await sleep(50);
+      const records = lines.filter((l) => l.includes('"msg":"request"'));
+      expect(records).toHaveLength(3);
+      for (const line of records) expect(line).toContain('"upstreamId":"req_[redacted]"');
+      expect(lines.join('').includes(OPENAI_KEY)).toBe(false);
+    } finally {
+      await relay.shutdown();
+      await upstream.close();
+    }
   });
 });
 
