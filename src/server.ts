@@ -18,6 +18,7 @@ import type { Logger } from './core/logger.ts';
 import { createOpenAIClients } from './upstream/client.ts';
 import { createForwarder } from './upstream/forward/index.ts';
 import { createUpstreamPolicy } from './upstream/policy.ts';
+import { configuredModels, listModelsUpstream, startModelCheck } from './ops/model-check.ts';
 
 export interface RunningRelay {
   server: Server;
@@ -30,6 +31,11 @@ export interface RunningRelay {
 export interface RelayOverrides {
   /** DNS for openaiFileIdRefs hosts (tests answer with fixed public addresses instead of asking DNS). */
   resolveFileHost?: (hostname: string) => Promise<string[]>;
+  /**
+   * Check the configured models against GET /v1/models at start-up and every MODEL_CHECK_HOURS
+   * (src/main.ts turns it on; a relay a test starts makes no upstream call of its own unless asked).
+   */
+  checkModels?: boolean;
 }
 
 export async function startRelay(config: RelayConfig, logger: Logger, overrides: RelayOverrides = {}): Promise<RunningRelay> {
@@ -40,9 +46,21 @@ export async function startRelay(config: RelayConfig, logger: Logger, overrides:
   // Every call to OpenAI, forwarded or the relay's own, under one policy.
   const policy = createUpstreamPolicy(config, ops, logger);
   const forwarder = createForwarder(config, policy, ops);
+  const clients = createOpenAIClients(policy);
+  const models =
+    overrides.checkModels && a.modelCheckMs > 0
+      ? startModelCheck({
+          models: configuredModels(a),
+          listModels: listModelsUpstream(clients, ops.record),
+          logger,
+          registry: ops.metrics.registry,
+          intervalMs: a.modelCheckMs,
+        })
+      : undefined;
   const actions: ActionServices = {
     config,
-    clients: createOpenAIClients(policy),
+    clients,
+    models,
     blobs,
     links: createBlobLinks({ secret: a.blobLinkSecret, ttlMs: a.blobTtlMs }),
     fetcher: createFileRefFetcher({
@@ -100,6 +118,7 @@ export async function startRelay(config: RelayConfig, logger: Logger, overrides:
         url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
         shutdown: () =>
           (stopping ??= drain(server, active, config.shutdownGraceMs, logger).finally(async () => {
+            models?.stop();
             forwarder.close();
             blobs.close();
             metricsServer?.close();

@@ -27,8 +27,11 @@ export interface UpstreamPolicy {
   readonly wantsUsage: boolean;
   /** `text` with the server key replaced. */
   redact(text: string): string;
-  /** The upstream answer headers a caller may see (an allowlist), with the server key redacted from their values. */
-  answerHeaders(upstream: IncomingHttpHeaders): OutgoingHttpHeaders;
+  /**
+   * The upstream answer headers a caller may see (the fixed allowlist, plus the response headers `operation`
+   * declares in the spec), with the server key redacted from their values.
+   */
+  answerHeaders(upstream: IncomingHttpHeaders, operation?: RelayOperation): OutgoingHttpHeaders;
   /** The operation's deadline class, or a tighter deadline the caller's surface imposes (a GPT Action's 45 s). */
   deadlineMs(operation: RelayOperation, tighterMs?: number): number;
   /** A tap reading this answer's usage, or undefined when the answer cannot spend tokens (or is not counted). */
@@ -61,8 +64,8 @@ export function createUpstreamPolicy(config: RelayConfig, ops: Ops, logger: Logg
     retry: config.retry,
     wantsUsage: ops.wantsUsage,
     redact,
-    answerHeaders(upstream) {
-      const headers = inboundResponseHeaders(upstream);
+    answerHeaders(upstream, operation) {
+      const headers = inboundResponseHeaders(upstream, operation?.responseHeaders);
       for (const name in headers) {
         const value = headers[name];
         if (typeof value === 'string') {
