@@ -77,7 +77,8 @@ export function classify(configured: ConfiguredModel, listed: ReadonlyMap<string
   if (!found) return { ...configured, state: 'gone' };
   const date = typeof found.shutdown_date === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(found.shutdown_date) ? found.shutdown_date : undefined;
   if (!date) return { ...configured, state: 'served' };
-  const daysLeft = Math.ceil((Date.parse(`${date}T00:00:00Z`) - now) / DAY_MS);
+  // `+ 0` turns the -0 of a date later today into 0.
+  const daysLeft = Math.ceil((Date.parse(`${date}T00:00:00Z`) - now) / DAY_MS) + 0;
   return { ...configured, state: daysLeft <= warnDays ? 'retiring' : 'served', shutdownDate: date, daysLeft };
 }
 
