@@ -14,7 +14,7 @@ const MB = 1024 * 1024;
 
 /**
  * The models the action operations use when a caller names none: the replacements OpenAI's deprecations
- * page (https://developers.openai.com/api/docs/deprecations) names for gpt-5-mini (shut down 2026-12-11)
+ * page (https://developers.openai.com/api/docs/deprecations) names for gpt-5-mini (shutting down on 2026-12-11)
  * and the GPT Image 1 family (gpt-image-1 shut down 2026-10-23, gpt-image-1.5 and -1-mini 2026-12-01).
  * src/ops/model-check.ts warns when a configured one is going; an action then suggests these.
  */
