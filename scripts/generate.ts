@@ -5,6 +5,7 @@
  *   generated/upstream-client.ts  a typed openapi-fetch client for calls the relay makes itself
  *   generated/schemas.ts          zod schemas of components.schemas
  *   generated/routes.ts           one @hono/zod-openapi route per operation + the relay's route table
+ *   generated/documented-secrets.ts  example keys the docs print (scripts/documented-secrets.ts)
  *
  * `npm run generate -- --check` writes nothing and exits 1 when generated/ is not what the spec makes.
  *
@@ -17,6 +18,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import openapiTS, { astToString } from 'openapi-typescript';
 import { parse } from 'yaml';
+import { emitDocumentedSecrets } from './documented-secrets.ts';
 
 type Json = Record<string, any>;
 
@@ -363,6 +365,8 @@ export async function generate(specPath?: string): Promise<Map<string, string>> 
     ['routes.ts', emitRoutes(spec, ops)],
     // The spec itself as JSON: what the relay serves and derives its action schema and MCP tools from.
     ['contract.json', `${JSON.stringify(spec, null, 1)}\n`],
+    // Not from the spec: the example secrets the docs print, which the relay refuses as keys.
+    ['documented-secrets.ts', emitDocumentedSecrets(ROOT)],
   ]);
 }
 

@@ -1,6 +1,7 @@
 import { hkdfSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
+import { DOCUMENTED_SECRETS } from '../generated/documented-secrets.ts';
 import type { RetryPolicy } from './core/retry.ts';
 import { KeyConfigError, parseLimitOverrides, parseRelayKeys, type LabelPolicy, type NamedRelayKey } from './ops/keys.ts';
 
@@ -64,6 +65,19 @@ const urlWithScheme = (name: string, schemes: string[]) =>
 
 /** Labels the relay uses in its own records: admin requests, and requests with no valid key. */
 const RESERVED_LABELS = new Set(['admin', 'anonymous']);
+
+/**
+ * Why `value` cannot be a real secret, if it cannot: the documentation prints it (anyone who has read
+ * the README or .env.example knows it), or it is shaped like a placeholder.
+ */
+export function placeholderReason(value: string): string | undefined {
+  const file = DOCUMENTED_SECRETS.get(value);
+  if (file !== undefined) return `is the example value printed in ${file}`;
+  if (/\.\.\.|…|[<>]/.test(value)) return 'is a placeholder (it contains "...", "…", "<" or ">")';
+  return undefined;
+}
+
+const OWN_SECRET = 'Replace it with a secret of your own, e.g. the output of `openssl rand -hex 32`.';
 
 /** A relay key shorter than this is refused: it would be guessable by brute force against a public URL. */
 export const MIN_RELAY_KEY_LENGTH = 16;
@@ -160,6 +174,28 @@ const envSchema = z
       });
     }
     const openaiKey = env.OPENAI_API_KEY?.trim();
+    const openaiPlaceholder = openaiKey ? placeholderReason(openaiKey) : undefined;
+    if (openaiPlaceholder) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['OPENAI_API_KEY'],
+        message: `OPENAI_API_KEY ${openaiPlaceholder}, not a real key: set it to your OpenAI API key (https://platform.openai.com/api-keys).`,
+      });
+    }
+    for (const { label, key } of named) {
+      const reason = placeholderReason(key);
+      if (reason) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['RELAY_KEY'],
+          message: `RELAY_KEY entry "${label}" ${reason}: anyone who has read it could use this relay. ${OWN_SECRET}`,
+        });
+      }
+    }
+    for (const name of ['RELAY_ADMIN_KEY', 'BLOB_LINK_SECRET'] as const) {
+      const reason = env[name] ? placeholderReason(env[name].trim()) : undefined;
+      if (reason) ctx.addIssue({ code: 'custom', path: [name], message: `${name} ${reason}: anyone who has read it could use it. ${OWN_SECRET}` });
+    }
     if (named.some((k) => k.key === openaiKey)) {
       ctx.addIssue({
         code: 'custom',
