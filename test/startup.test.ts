@@ -1,7 +1,7 @@
-import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
-import { join, resolve } from 'node:path';
+import { delimiter, join, resolve } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { freePort, REPO_ROOT } from './helpers/child-relay.ts';
 import { OPENAI_KEY, RELAY_KEY, RELAY_KEY_2, startTestRelay, type TestRelay } from './helpers/relay.ts';
@@ -111,5 +111,30 @@ describe('the start-up lines', () => {
     relays.push(relay);
     expect(listeningLine(relay).ledger).toBe(`postgresql ${url.host}${url.pathname}`);
     if (url.password) expect(relay.logs.join('')).not.toContain(url.password);
+  });
+});
+
+describe('Node versions', () => {
+  /** The first `node` on PATH outside node_modules (the host's own: Node 20 on the CI machine), if older than 22.18. */
+  const hostNode = (process.env.PATH ?? '')
+    .split(delimiter)
+    .filter((dir) => !dir.includes('node_modules'))
+    .map((dir) => join(dir, 'node'))
+    .find(existsSync);
+  const hostVersion = hostNode ? execFileSync(hostNode, ['-p', 'process.versions.node'], { encoding: 'utf8' }).trim() : undefined;
+  const [major, minor] = (hostVersion ?? '0.0').split('.').map(Number);
+  const old = hostVersion !== undefined && (major < 22 || (major === 22 && minor < 18));
+  if (!old) console.warn(`startup.test.ts: no Node older than 22.18 on PATH (found ${hostVersion ?? 'none'}): the unsupported-Node case is SKIPPED.`);
+
+  test.skipIf(!old)('src/launch.js on a Node without type stripping exits 1 with one sentence naming the Node to install', () => {
+    const run = spawnSync(hostNode!, [join(REPO_ROOT, 'src/launch.js')], { env: { PATH: '/usr/bin:/bin' }, encoding: 'utf8' });
+    expect(run.status).toBe(1);
+    expect(run.stderr.trim().split('\n')).toEqual([expect.stringMatching(new RegExp(`^The relay needs Node\\.js 22\\.18 or later and this is Node ${hostVersion}: install Node 24 .*\\.$`))]);
+  });
+
+  test('package.json: npm start execs the launcher (signals reach node), engines names the Nodes that strip types', () => {
+    const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8'));
+    expect(pkg.scripts.start).toBe('exec node src/launch.js');
+    expect(pkg.engines.node).toBe('^22.18.0 || >=23.6.0');
   });
 });
