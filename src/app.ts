@@ -39,6 +39,9 @@ const PUBLIC_PATHS = new Set(['/health', '/v1/health', ...DOCUMENT_PATHS]);
 /** Signed blob links carry their own proof (an HMAC), checked by the blob route: ChatGPT fetches them keyless. */
 const isPublicPath = (path: string) => PUBLIC_PATHS.has(path) || path.startsWith(BLOB_ROUTE_PREFIX);
 
+/** HEAD is GET without the body, answered where the relay itself answers GET (never upstream). */
+const answersHead = (path: string) => isPublicPath(path) || ADMIN_PATHS.has(path);
+
 export interface AppDeps {
   forwarder: Forwarder;
   ops: Ops;
@@ -70,7 +73,7 @@ export function createApp(config: RelayConfig, deps: AppDeps) {
     const startedAt = Date.now();
     c.set('requestId', nextRequestId());
     const { incoming } = c.env;
-    const refusal = refuseMalformedRequest(incoming, config.maxUrlBytes);
+    const refusal = refuseMalformedRequest(incoming, config.maxUrlBytes, answersHead);
     const origin = incoming.headers.origin;
     if (refusal) {
       c.res = errorResponse(refusal, c.get('requestId'));
