@@ -45,7 +45,7 @@ describe('HEAD where GET is answered', () => {
     expect((await expectHeadLikeGet(path)).status).toBe(200);
   });
 
-  test.each(['/openapi.yaml', '/openapi.json', '/openapi.full.yaml', '/openapi.full.json', '/.well-known/ai-plugin.json', '/privacy', '/logo.svg', '/docs'])(
+  test.each(['/openapi.yaml', '/openapi.json', '/openapi.full.yaml', '/openapi.full.json', '/.well-known/ai-plugin.json', '/privacy', '/logo.svg', '/docs', '/docs/init.js', '/docs/swagger-ui.css'])(
     'documents: HEAD %s is 200 without a body',
     async (path) => {
       expect((await expectHeadLikeGet(path)).status).toBe(200);
