@@ -9,6 +9,7 @@ import type { RunningRelay } from '../src/server.ts';
 import { OPENAI_BASE, useMockOpenAI } from './helpers/mock-openai.ts';
 import { OPENAI_KEY, PUBLIC_FILE_HOST_DNS, RELAY_KEY, startTestRelay } from './helpers/relay.ts';
 import { makePng } from './helpers/files.ts';
+import { expectOpenAIError } from './helpers/assertions.ts';
 
 /**
  * The GPT Action operations end to end: a real relay socket, the relay key, MSW playing OpenAI and
@@ -80,15 +81,9 @@ afterAll(async () => {
 });
 
 /** Asserts OpenAI's error shape and returns the error object. */
-async function openaiError(res: Response, status: number) {
-  const text = await res.text();
-  expect(res.status, text).toBe(status);
-  expect(res.headers.get('content-type')).toMatch(/application\/json/);
-  const body = JSON.parse(text);
-  expect(body).toEqual({ error: { message: expect.any(String), type: expect.any(String), param: expect.toSatisfy((p: unknown) => p === null || typeof p === 'string'), code: expect.toSatisfy((c: unknown) => c === null || typeof c === 'string') } });
-  expect(body.error.message.length).toBeGreaterThan(10);
-  return body.error as { message: string; type: string; param: string | null; code: string | null };
-}
+
+/** An error answer in OpenAI's shape whose message is a sentence. */
+const openaiError = (res: Response, status: number) => expectOpenAIError(res, status, { minMessageLength: 11 });
 
 async function ok(res: Response): Promise<any> {
   const text = await res.text();

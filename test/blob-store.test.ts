@@ -13,7 +13,7 @@ import { createBlobLinks } from '../src/actions/blob-links.ts';
 import { createLocalBlobStore, isBlobId, newBlobId, type BlobMeta, type BlobStore } from '../src/actions/blob-store.ts';
 import { RelayError } from '../src/core/errors.ts';
 import { contentDisposition, registerBlobRoutes } from '../src/routes/blobs.ts';
-import { refusal } from './helpers/assertions.ts';
+import { expectOpenAIError, refusal } from './helpers/assertions.ts';
 
 /** The blob store (local directory), signed links, and the public download route. */
 
@@ -252,12 +252,8 @@ describe('GET /v1/relay/blobs/:blob_id', () => {
   const pathOf = (url: string) => url.slice('http://relay.test'.length);
 
   async function expectError(res: Response, status: number, code: string) {
-    expect(res.status).toBe(status);
-    expect(res.headers.get('content-type')).toMatch(/^application\/json/);
     expect(res.headers.get('x-request-id')).toBe('req_test_1');
-    const body = (await res.json()) as { error: { message: string; code: string; type: string } };
-    expect(body.error.code).toBe(code);
-    expect(body.error.message.length).toBeGreaterThan(40);
+    await expectOpenAIError(res, status, { code, minMessageLength: 41 });
   }
 
   test('200 streams the bytes with download headers', async () => {
