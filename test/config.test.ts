@@ -267,7 +267,7 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-describe('node src/main.ts', () => {
+describe.concurrent('node src/main.ts', () => {
   test('without OPENAI_API_KEY it exits 1 with the sentence on stderr and no stack trace', async () => {
     const run = runMain(tempDir(), bareEnv({ RELAY_KEY: KEY_A }));
     const { code } = await run.exited;
@@ -313,7 +313,7 @@ describe('node src/main.ts', () => {
     run.exited.then((e) => (exitedEarly = e));
     try {
       let res: Response | undefined;
-      const deadline = Date.now() + 8000;
+      const deadline = Date.now() + 30_000;
       while (Date.now() < deadline && !exitedEarly) {
         try {
           res = await fetch(`http://127.0.0.1:${port}/health`);

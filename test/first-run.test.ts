@@ -1,9 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
 import { loadConfig } from '../src/config.ts';
 import { freePort, isAlive, REPO_ROOT } from './helpers/child-relay.ts';
@@ -33,18 +33,12 @@ function scratchClone(): string {
   return dir;
 }
 
-let upstream: LocalUpstream | undefined;
-const started: ChildProcess[] = [];
-afterEach(async () => {
-  for (const child of started.splice(0)) if (child.pid && isAlive(child.pid)) process.kill(-child.pid, 'SIGKILL');
-  await upstream?.close();
-  upstream = undefined;
-});
-
-/** Runs `script` in bash in its own process group; `output()` is what it printed so far. */
-function bash(script: string, cwd: string, env: NodeJS.ProcessEnv) {
+/** Runs `script` in bash in its own process group, ended with the test; `output()` is what it printed so far. */
+function bash(script: string, cwd: string, env: NodeJS.ProcessEnv, onFinished: (fn: () => void) => void) {
   const child = spawn('bash', ['-c', script], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  started.push(child);
+  onFinished(() => {
+    if (child.pid && isAlive(child.pid)) process.kill(-child.pid, 'SIGKILL');
+  });
   let output = '';
   let stdout = '';
   child.stdout!.on('data', (d) => {
@@ -59,10 +53,10 @@ function bash(script: string, cwd: string, env: NodeJS.ProcessEnv) {
 async function waitForHealth(url: string, run: { exited: Promise<unknown>; output: () => string }): Promise<void> {
   let gone = false;
   void run.exited.then(() => (gone = true));
-  const deadline = Date.now() + 20_000;
+  const deadline = Date.now() + 30_000;
   while (!(await fetch(`${url}/health`).then((r) => r.ok, () => false))) {
     if (gone) throw new Error(`exited before serving: ${run.output()}`);
-    if (Date.now() > deadline) throw new Error(`not serving after 20 s: ${run.output()}`);
+    if (Date.now() > deadline) throw new Error(`not serving after 30 s: ${run.output()}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -74,12 +68,13 @@ const userEnv = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => ({
   ...extra,
 });
 
-describe('README quick start', () => {
-  test('run as written — the server block in one shell, the curl block in another — the curl gets the answer', async () => {
-    upstream = await startLocalUpstream((req, res) => {
+describe.concurrent('README quick start', () => {
+  test('run as written — the server block in one shell, the curl block in another — the curl gets the answer', async ({ onTestFinished }) => {
+    const upstream: LocalUpstream = await startLocalUpstream((req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ id: 'resp_first_run', object: 'response', saw: `${req.method} ${req.url} ${req.headers.authorization}` }));
     });
+    onTestFinished(() => upstream.close());
     const [server, client] = blocksOf(README, 'Quick start');
     expect(server).toContain('npm start');
     const dir = scratchClone();
@@ -88,10 +83,10 @@ describe('README quick start', () => {
     const serverScript = server.replace(/^npm ci$/m, ':').replace('sk-...', TEST_OPENAI_KEY);
     expect(serverScript).toContain(TEST_OPENAI_KEY);
     // Only where it listens and what it calls differ from a user's machine.
-    const run = bash(serverScript, dir, userEnv({ PORT: String(port), HOST: '127.0.0.1', OPENAI_BASE_URL: upstream.baseUrl }));
+    const run = bash(serverScript, dir, userEnv({ PORT: String(port), HOST: '127.0.0.1', OPENAI_BASE_URL: upstream.baseUrl }), onTestFinished);
     await waitForHealth(`http://127.0.0.1:${port}`, run);
 
-    const curl = bash(client.replaceAll('localhost:8000', `127.0.0.1:${port}`), dir, userEnv());
+    const curl = bash(client.replaceAll('localhost:8000', `127.0.0.1:${port}`), dir, userEnv(), onTestFinished);
     expect(await curl.exited, curl.output()).toBe(0);
     const answer = JSON.parse(curl.stdout());
     expect(answer.id).toBe('resp_first_run');
@@ -100,9 +95,9 @@ describe('README quick start', () => {
     expect(await run.exited).toBe(0);
   });
 
-  test('pasted without replacing sk-..., the relay refuses to start and says what to set', async () => {
+  test('pasted without replacing sk-..., the relay refuses to start and says what to set', async ({ onTestFinished }) => {
     const [server] = blocksOf(README, 'Quick start');
-    const run = bash(server.replace(/^npm ci$/m, ':'), scratchClone(), userEnv({ PORT: String(await freePort()) }));
+    const run = bash(server.replace(/^npm ci$/m, ':'), scratchClone(), userEnv({ PORT: String(await freePort()) }), onTestFinished);
     expect(await run.exited).toBe(1);
     expect(run.output()).toContain('OPENAI_API_KEY is a placeholder');
     expect(run.output()).toContain('set it to your OpenAI API key');
@@ -160,7 +155,7 @@ describe('deployment files', () => {
     expect(grace).toBeLessThanOrEqual(25_000);
   });
 
-  test('render.yaml started as Render starts it (disk mounted elsewhere): it serves and keeps its ledger on the disk', async () => {
+  test('render.yaml started as Render starts it (disk mounted elsewhere): it serves and keeps its ledger on the disk', async ({ onTestFinished }) => {
     const disk = mkdtempSync(join(tmpdir(), 'relay-render-disk-'));
     const env: Record<string, string> = {};
     for (const v of service.envVars) {
@@ -170,7 +165,7 @@ describe('deployment files', () => {
     env.OPENAI_API_KEY = TEST_OPENAI_KEY;
     const port = await freePort();
     // Render's Node is Node 24: here, the one npm ci installed.
-    const run = bash(service.startCommand, scratchClone(), { ...userEnv(env), PATH: `${join(REPO_ROOT, 'node_modules/.bin')}:${userEnv().PATH}`, PORT: String(port), HOST: '127.0.0.1' });
+    const run = bash(service.startCommand, scratchClone(), { ...userEnv(env), PATH: `${join(REPO_ROOT, 'node_modules/.bin')}:${userEnv().PATH}`, PORT: String(port), HOST: '127.0.0.1' }, onTestFinished);
     await waitForHealth(`http://127.0.0.1:${port}`, run);
     // Log lines reach stdout within a second.
     await expect.poll(run.output, { timeout: 3000 }).toContain(`"ledger":"sqlite ${disk}/usage.sqlite"`);

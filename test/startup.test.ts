@@ -4,6 +4,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { freePort, REPO_ROOT } from './helpers/child-relay.ts';
+import { StartupError } from '../src/startup.ts';
 import { OPENAI_KEY, RELAY_KEY, RELAY_KEY_2, startTestRelay, type TestRelay } from './helpers/relay.ts';
 
 /**
@@ -46,23 +47,25 @@ async function startMain(env: Record<string, string>): Promise<{ code: number | 
 }
 
 describe('storage is probed before the relay listens', () => {
-  test.each([
-    ['BLOB_DIR', { BLOB_DIR: 'a-file/blobs', USAGE_DB_PATH: join(scratch, 'usage.sqlite') }, join(scratch, 'a-file/blobs')],
-    ['USAGE_DB_PATH', { BLOB_DIR: join(scratch, 'blobs'), USAGE_DB_PATH: 'a-file/ledger/usage.sqlite' }, join(scratch, 'a-file/ledger')],
-  ])('an unwritable %s stops it with the variable, the absolute path and the user', async (variable, env, absolute) => {
-    const { code, output } = await startMain(env);
+  test('node src/main.ts with an unwritable (relative) BLOB_DIR exits 1 with the variable, the absolute path and the user', async () => {
+    const { code, output } = await startMain({ BLOB_DIR: 'a-file/blobs', USAGE_DB_PATH: join(scratch, 'usage.sqlite') });
     expect(code, output).toBe(1);
-    expect(output).toContain(`The relay cannot start: ${variable} is ${absolute}, and the relay's user ${USER} cannot write there (ENOTDIR).`);
+    expect(output).toContain(`The relay cannot start: BLOB_DIR is ${join(scratch, 'a-file/blobs')}, and the relay's user ${USER} cannot write there (ENOTDIR).`);
     expect(output).toContain('chown -R 1000:1000');
     expect(output).not.toMatch(/^\s+at /m);
   });
 
-  test('an existing ledger file it cannot write is refused by name too', async () => {
+  test.each([
+    ['an unwritable ledger directory', join(aFile, 'ledger/usage.sqlite'), join(aFile, 'ledger'), 'ENOTDIR'],
     // A directory where the file should be: writable parent, unwritable "file", even for root.
-    const dir = mkdtempSync(join(scratch, 'ledger-'));
-    const { code, output } = await startMain({ BLOB_DIR: join(scratch, 'blobs'), USAGE_DB_PATH: dir });
-    expect(code, output).toBe(1);
-    expect(output).toContain(`USAGE_DB_PATH is ${resolve(dir)}`);
+    ['an existing ledger file it cannot write', mkdtempSync(join(scratch, 'ledger-')), undefined, 'EISDIR'],
+  ])('%s: USAGE_DB_PATH is refused by name, path and user', async (_case, dbPath, named, code) => {
+    await expect(startTestRelay({ BLOB_DIR: join(scratch, 'blobs'), USAGE_DB_PATH: dbPath })).rejects.toThrow(
+      new StartupError(
+        `USAGE_DB_PATH is ${named ?? dbPath}, and the relay's user ${USER} cannot write there (${code}). ` +
+          'Make it writable for that user (for the Docker image\'s user: `chown -R 1000:1000` the mounted directory) or set USAGE_DB_PATH to a directory it can write.',
+      ),
+    );
   });
 });
 

@@ -55,6 +55,16 @@ function childrenOf(pid: number): number[] {
   return out;
 }
 
+/** The rows of a SQLite ledger file, read while its relay may still be writing it. */
+export function ledgerRowsOf(path: string): { operation: string; status: number }[] {
+  const db = new DatabaseSync(path, { readOnly: true });
+  try {
+    return db.prepare('SELECT operation, status FROM usage_log ORDER BY id').all() as { operation: string; status: number }[];
+  } finally {
+    db.close();
+  }
+}
+
 export async function startChildRelay(env: Record<string, string>, opts: { via?: 'node' | 'npm start' } = {}): Promise<ChildRelay> {
   const port = await freePort();
   const usageDbPath = join(mkdtempSync(join(tmpdir(), 'relay-usage-')), 'usage.sqlite');
@@ -78,7 +88,7 @@ export async function startChildRelay(env: Record<string, string>, opts: { via?:
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 15_000;
+  const deadline = Date.now() + 30_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`relay exited with ${child.exitCode}: ${output}`);
     try {
@@ -102,14 +112,7 @@ export async function startChildRelay(env: Record<string, string>, opts: { via?:
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       return exited;
     },
-    ledgerRows() {
-      const db = new DatabaseSync(usageDbPath, { readOnly: true });
-      try {
-        return db.prepare('SELECT operation, status FROM usage_log ORDER BY id').all() as { operation: string; status: number }[];
-      } finally {
-        db.close();
-      }
-    },
+    ledgerRows: () => ledgerRowsOf(usageDbPath),
     descendants() {
       const all: number[] = [];
       const walk = (pid: number) => {
