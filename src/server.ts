@@ -16,6 +16,7 @@ import { createLocalBlobStore } from './actions/blob-store.ts';
 import type { ActionDeps } from './actions/context.ts';
 import { createFileRefFetcher } from './actions/file-refs.ts';
 import { createOpenAIClient } from './actions/openai-client.ts';
+import { createOAuth, type OAuthOverrides } from './auth/oauth/index.ts';
 import { createOps, type Ops } from './ops/index.ts';
 import type { Logger } from './core/logger.ts';
 
@@ -30,6 +31,8 @@ export interface RunningRelay {
 export interface RelayOverrides {
   /** DNS for openaiFileIdRefs hosts (tests answer with fixed public addresses instead of asking DNS). */
   resolveFileHost?: (hostname: string) => Promise<string[]>;
+  /** OAuth for /mcp: DNS of client metadata documents, clock, Postgres schema (tests). */
+  oauth?: OAuthOverrides;
 }
 
 export async function startRelay(config: RelayConfig, logger: Logger, overrides: RelayOverrides = {}): Promise<RunningRelay> {
@@ -50,8 +53,9 @@ export async function startRelay(config: RelayConfig, logger: Logger, overrides:
       resolve: overrides.resolveFileHost,
     }),
   };
-  const gate = createGate(config, ops);
-  const app = createApp(config, { forwarder, ops, gate, logger, actions, contract: loadContract() });
+  const oauth = await createOAuth(config, logger, overrides.oauth);
+  const gate = createGate(config, ops, oauth);
+  const app = createApp(config, { forwarder, ops, gate, logger, actions, contract: loadContract(), oauth });
   const passThrough = createPassThroughDoor(config, { forwarder, gate, ops });
   const metricsServer = config.ops.metricsPort ? await serveMetrics(ops, config.host, config.ops.metricsPort) : undefined;
   return new Promise<RunningRelay>((resolve, reject) => {
@@ -100,6 +104,7 @@ export async function startRelay(config: RelayConfig, logger: Logger, overrides:
             forwarder.close();
             blobs.close();
             metricsServer?.close();
+            await oauth?.close();
             // After the drain: every finished request's usage row is queued; write them all.
             await ops.close();
           })),

@@ -240,6 +240,26 @@ export function pinnedLookup(hostname: string, addresses: readonly string[]): Lo
   };
 }
 
+/**
+ * A GET of `url` (https, port 443) over a fresh connection pinned to `addresses`, already checked: a
+ * pooled socket could be bound to an address this request did not check. TLS still verifies the host.
+ */
+export function pinnedGet(url: URL, addresses: readonly string[], headers: Record<string, string>): ClientRequest {
+  const host = url.hostname.toLowerCase();
+  return https.request({
+    protocol: 'https:',
+    hostname: host,
+    servername: host,
+    port: 443,
+    method: 'GET',
+    path: url.pathname + url.search,
+    headers,
+    lookup: pinnedLookup(host, addresses),
+    agent: false,
+    maxHeaderSize: 32 * 1024,
+  });
+}
+
 const defaultResolve = async (hostname: string): Promise<string[]> =>
   (await dns.promises.lookup(hostname, { all: true, order: 'verbatim' })).map((a) => a.address);
 
@@ -305,18 +325,7 @@ export function createFileRefFetcher(opts: FileRefFetcherOptions): FileRefFetche
   function request(url: URL, addresses: string[], state: Attempt): Promise<IncomingMessage> {
     return new Promise((resolveRes, reject) => {
       const host = url.hostname.toLowerCase();
-      const req = https.request({
-        protocol: 'https:',
-        hostname: host,
-        servername: host,
-        port: 443,
-        method: 'GET',
-        path: url.pathname + url.search,
-        headers: { accept: '*/*', 'accept-encoding': 'identity', 'user-agent': 'openai-relay (file fetch)' },
-        lookup: pinnedLookup(host, addresses),
-        agent: false, // a fresh connection: a pooled socket could be bound to an address this request did not check
-        maxHeaderSize: 32 * 1024,
-      });
+      const req = pinnedGet(url, addresses, { accept: '*/*', 'accept-encoding': 'identity', 'user-agent': 'openai-relay (file fetch)' });
       state.req = req;
       req.once('response', resolveRes);
       req.once('error', (err: NodeJS.ErrnoException) => {

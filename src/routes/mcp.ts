@@ -7,30 +7,22 @@ import { readJsonBody } from '../core/read-body.ts';
 
 /**
  * POST /mcp: the action operations as MCP tools, over Streamable HTTP — the successor of GPT Actions
- * for ChatGPT (developer mode / connectors), Claude, Codex and other MCP clients.
+ * for ChatGPT (developer mode, Plugins), Claude, Codex and other MCP clients.
  *
- * Stateless: every POST gets a fresh MCP server and transport (no session id, no server-to-client
- * stream), answered as one JSON body. So GET (the optional server-sent event stream) and DELETE (ending
- * a session) answer 405, as the Streamable HTTP spec allows.
+ * One endpoint, every current protocol version, all through the official SDK (v2): clients of
+ * 2025-06-18 and 2025-11-25 start with `initialize` and are answered by a stateless Streamable HTTP
+ * transport; clients of 2026-07-28 send the per-request envelope (`_meta` protocol version and
+ * capabilities, `Mcp-Method`/`Mcp-Name` headers, `server/discover` instead of `initialize`) and are
+ * answered by the SDK's modern handler, which also checks that headers and body agree. The SDK's own
+ * classifier decides which is which. Either way each POST gets a fresh server and is answered as one
+ * JSON body; GET (a server-sent event stream) and DELETE (ending a session) answer 405.
  *
- * /mcp is not a public path: the relay-auth middleware has already checked the relay key, the per-key
- * request limits and the in-flight cap before this route runs, exactly as for /v1/actions/*, and the
- * app's request record (log line, metrics, ledger row under the key's label) is written for it too:
- * the answer goes back through Hono, not around it.
- *
- * OAuth, later (ChatGPT connectors want OAuth or no auth; a static bearer key works for Claude, Codex,
- * the Inspector and ChatGPT developer mode clients that can send a header):
- *  - serve protected-resource metadata (RFC 9728) at /.well-known/oauth-protected-resource (public path):
- *    `{resource: "<base>/mcp", authorization_servers: ["<issuer>"], scopes_supported: [...]}`;
- *  - on a missing or bad token answer 401 with
- *    `WWW-Authenticate: Bearer resource_metadata="<base>/.well-known/oauth-protected-resource"`
- *    (today relay-auth says `Bearer realm="openai-relay"`), so clients can discover the issuer;
- *  - validate the access token (JWT signature against the issuer's JWKS, `iss`, `exp`, and `aud` equal to
- *    this resource — RFC 8707 — or token introspection) in relay-auth, in place of the relay-key lookup,
- *    for /mcp only (the relay keys keep working everywhere else);
- *  - map the token's subject (or a client/group claim) to a key label, so per-key limits, the in-flight
- *    cap and the usage ledger stay keyed exactly as they are for relay keys;
- *  - never pass the token upstream (the OpenAI key stays the only upstream credential, as now).
+ * /mcp is not a public path: the relay-auth middleware has already identified the caller (a relay key,
+ * or an OAuth access token acting as the relay key it was granted with: src/auth/oauth/), checked the
+ * per-key request limits and the in-flight cap, exactly as for /v1/actions/*, and the app's request
+ * record (log line, metrics, ledger row under the key's label) is written for it too: the answer goes
+ * back through Hono, not around it. No token is ever passed upstream: the OpenAI key stays the only
+ * upstream credential.
  */
 export function registerMcpRoutes(app: OpenAPIHono<RelayEnv>, deps: ActionDeps, contract: object): void {
   // The MCP SDK is a large module tree: it loads in the background once the relay is up (and at the latest
@@ -55,18 +47,24 @@ export function registerMcpRoutes(app: OpenAPIHono<RelayEnv>, deps: ActionDeps, 
       throw new RelayError(400, 'Send one JSON-RPC request per HTTP request (a batch may hold at most one request).', { code: 'batch_not_supported' });
     }
 
-    const { tools, createMcpServer, Transport } = await load();
-    const transport = new Transport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+    const { tools, createMcpServer, sdk } = await load();
     const server = createMcpServer(tools, deps, { baseUrl: actionServerUrl(config.publicBaseUrl, incoming.headers), signal: c.req.raw.signal }, info);
-    await server.connect(transport);
-    try {
-      // The body is already read and parsed; the transport only looks at the headers (Accept, protocol version).
-      const response = await transport.handleRequest(c.req.raw, { parsedBody: message });
-      response.headers.set('x-request-id', c.get('requestId'));
-      return response;
-    } finally {
-      await server.close();
+    // The body is already read and parsed; the SDK looks only at the headers (Accept, protocol version, Mcp-*).
+    const request = c.req.raw;
+    let response: Response;
+    if (await sdk.isLegacyRequest(request, message)) {
+      const transport = new sdk.WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+      await server.connect(transport);
+      try {
+        response = await transport.handleRequest(request, { parsedBody: message });
+      } finally {
+        await server.close();
+      }
+    } else {
+      response = await sdk.createMcpHandler(() => server, { legacy: 'reject', responseMode: 'auto' }).fetch(request, { parsedBody: message });
     }
+    response.headers.set('x-request-id', c.get('requestId'));
+    return response;
   });
 
   app.all('/mcp', (c) => {
@@ -81,9 +79,6 @@ export function registerMcpRoutes(app: OpenAPIHono<RelayEnv>, deps: ActionDeps, 
 type McpRuntime = Awaited<ReturnType<typeof loadMcpRuntime>>;
 
 async function loadMcpRuntime(contract: object) {
-  const [{ createMcpServer, createMcpTools }, { WebStandardStreamableHTTPServerTransport }] = await Promise.all([
-    import('../mcp/server.ts'),
-    import('@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js'),
-  ]);
-  return { tools: createMcpTools(contract), createMcpServer, Transport: WebStandardStreamableHTTPServerTransport };
+  const [{ createMcpServer, createMcpTools }, sdk] = await Promise.all([import('../mcp/server.ts'), import('@modelcontextprotocol/server')]);
+  return { tools: createMcpTools(contract), createMcpServer, sdk };
 }

@@ -1,0 +1,121 @@
+import type { OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
+import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
+
+/**
+ * What a browser does with the relay's consent page, and an in-memory OAuth client for the MCP SDK.
+ * Nothing here knows the relay's internals: the page is read as HTML (its form's hidden fields), the
+ * form is posted back with the cookie the page set, from the relay's origin, like a browser would.
+ */
+
+export interface ConsentAnswer {
+  status: number;
+  /** Where the relay sent the browser (a 302/303 Location), if anywhere. */
+  location?: string;
+  html: string;
+  headers: Headers;
+}
+
+export interface ConsentPage extends ConsentAnswer {
+  fields: Record<string, string>;
+  cookie?: string;
+}
+
+/** GET the authorization URL as a browser would (no redirects followed). */
+export async function openConsent(authorizationUrl: string | URL): Promise<ConsentPage> {
+  const res = await fetch(authorizationUrl, { redirect: 'manual' });
+  const html = await res.text();
+  const fields: Record<string, string> = {};
+  for (const match of html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) fields[unescape(match[1])] = unescape(match[2]);
+  const setCookie = res.headers.get('set-cookie');
+  return { status: res.status, location: res.headers.get('location') ?? undefined, html, headers: res.headers, fields, cookie: setCookie?.split(';', 1)[0] };
+}
+
+/** Posts the consent form: the page's hidden fields plus `relay_key` (and `changes`), from `origin`. */
+export async function postConsent(
+  page: ConsentPage,
+  issuer: string,
+  relayKey: string,
+  opts: { origin?: string | null; cookie?: string | null; changes?: Record<string, string | undefined> } = {},
+): Promise<ConsentAnswer> {
+  const form = new URLSearchParams({ ...page.fields, relay_key: relayKey, decision: 'allow' });
+  for (const [name, value] of Object.entries(opts.changes ?? {})) {
+    if (value === undefined) form.delete(name);
+    else form.set(name, value);
+  }
+  const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
+  const origin = opts.origin === undefined ? issuer : opts.origin;
+  if (origin !== null) headers.origin = origin;
+  const cookie = opts.cookie === undefined ? page.cookie : opts.cookie;
+  if (cookie) headers.cookie = cookie;
+  const res = await fetch(`${issuer}/oauth/authorize`, { method: 'POST', headers, body: form, redirect: 'manual' });
+  return { status: res.status, location: res.headers.get('location') ?? undefined, html: await res.text(), headers: res.headers };
+}
+
+/** Consent given with `relayKey`: the code (and the whole callback URL) the relay redirected to. */
+export async function consentWith(authorizationUrl: string | URL, issuer: string, relayKey: string): Promise<URL> {
+  const page = await openConsent(authorizationUrl);
+  if (page.status !== 200) throw new Error(`consent page answered ${page.status}: ${page.location ?? page.html.slice(0, 300)}`);
+  const answer = await postConsent(page, issuer, relayKey);
+  if (answer.status !== 303 || !answer.location) throw new Error(`consent post answered ${answer.status}: ${answer.html.slice(0, 300)}`);
+  return new URL(answer.location);
+}
+
+function unescape(text: string): string {
+  return text.replace(/&(amp|lt|gt|quot|#39);/g, (_, e: string) => ({ amp: '&', lt: '<', gt: '>', quot: '"', '#39': "'" })[e]!);
+}
+
+/** An OAuthClientProvider kept in memory: what a desktop MCP client stores, minus the browser. */
+export class MemoryOAuthProvider implements OAuthClientProvider {
+  authorizationUrl?: URL;
+  private info?: OAuthClientInformationMixed;
+  private saved?: OAuthTokens;
+  private verifier?: string;
+  readonly expectedState = `state-${Math.random().toString(36).slice(2)}`;
+
+  readonly redirectUrl: string;
+  readonly clientMetadata: OAuthClientMetadata;
+  readonly clientMetadataUrl?: string;
+
+  constructor(redirectUrl: string, clientMetadata: OAuthClientMetadata, clientMetadataUrl?: string) {
+    this.redirectUrl = redirectUrl;
+    this.clientMetadata = clientMetadata;
+    this.clientMetadataUrl = clientMetadataUrl;
+  }
+
+  state() {
+    return this.expectedState;
+  }
+  clientInformation() {
+    return this.info;
+  }
+  saveClientInformation(info: OAuthClientInformationMixed) {
+    this.info = info;
+  }
+  tokens() {
+    return this.saved;
+  }
+  saveTokens(tokens: OAuthTokens) {
+    this.saved = tokens;
+  }
+  redirectToAuthorization(url: URL) {
+    this.authorizationUrl = url;
+  }
+  saveCodeVerifier(verifier: string) {
+    this.verifier = verifier;
+  }
+  codeVerifier() {
+    if (!this.verifier) throw new Error('no code verifier saved');
+    return this.verifier;
+  }
+}
+
+/** The metadata a loopback (Claude Code / Codex style) public client registers. */
+export function loopbackClientMetadata(redirectUrl: string): OAuthClientMetadata {
+  return {
+    client_name: 'Relay test client',
+    redirect_uris: [redirectUrl],
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    token_endpoint_auth_method: 'none',
+  };
+}
