@@ -1,4 +1,8 @@
+import { createHash, randomBytes } from 'node:crypto';
 import type { OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
+import type { RelayOverrides } from '../../src/server.ts';
+import { freePort } from './child-relay.ts';
+import { startTestRelay, type TestRelay } from './relay.ts';
 import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
 
 /**
@@ -118,4 +122,97 @@ export function loopbackClientMetadata(redirectUrl: string): OAuthClientMetadata
     response_types: ['code'],
     token_endpoint_auth_method: 'none',
   };
+}
+
+// ------------------------------------------------------------------------------------------ raw flows
+
+/** A PKCE pair (RFC 7636, S256). */
+export function pkce(): { verifier: string; challenge: string } {
+  const verifier = randomBytes(32).toString('base64url');
+  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
+}
+
+export const LOOPBACK_REDIRECT = 'http://127.0.0.1:7777/callback';
+
+/** Registers a client (RFC 7591) and returns the parsed answer. */
+export async function registerClient(issuer: string, metadata: Record<string, unknown> = {}): Promise<Record<string, any>> {
+  const res = await fetch(`${issuer}/oauth/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ client_name: 'Raw test client', redirect_uris: [LOOPBACK_REDIRECT], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'], ...metadata }),
+  });
+  const body = (await res.json()) as Record<string, any>;
+  if (res.status !== 201) throw new Error(`registration answered ${res.status}: ${JSON.stringify(body)}`);
+  return body;
+}
+
+export interface AuthorizeParams {
+  clientId: string;
+  challenge: string;
+  redirectUri?: string;
+  resource?: string | null;
+  method?: string | null;
+  state?: string;
+  extra?: Record<string, string>;
+}
+
+export function authorizationUrl(issuer: string, p: AuthorizeParams): URL {
+  const url = new URL(`${issuer}/oauth/authorize`);
+  const params: Record<string, string | null | undefined> = {
+    response_type: 'code',
+    client_id: p.clientId,
+    redirect_uri: p.redirectUri ?? LOOPBACK_REDIRECT,
+    state: p.state ?? 'state-1',
+    code_challenge: p.challenge,
+    code_challenge_method: p.method === undefined ? 'S256' : p.method,
+    resource: p.resource === undefined ? `${issuer}/mcp` : p.resource,
+    scope: 'mcp',
+    ...p.extra,
+  };
+  for (const [name, value] of Object.entries(params)) if (value !== null && value !== undefined) url.searchParams.set(name, value);
+  return url;
+}
+
+/** POST /oauth/token with form parameters (and optional extra headers). */
+export function tokenRequest(issuer: string, params: Record<string, string>, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(`${issuer}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: new URLSearchParams(params) });
+}
+
+export interface Connected {
+  clientId: string;
+  access: string;
+  refresh: string;
+  code: string;
+  verifier: string;
+}
+
+/** Register, consent with `relayKey`, trade the code: a connected client's tokens. */
+export async function connectWithOAuth(issuer: string, relayKey: string, metadata: Record<string, unknown> = {}): Promise<Connected> {
+  const client = await registerClient(issuer, metadata);
+  const { verifier, challenge } = pkce();
+  const callback = await consentWith(authorizationUrl(issuer, { clientId: client.client_id, challenge }), issuer, relayKey);
+  const code = callback.searchParams.get('code')!;
+  const res = await tokenRequest(issuer, { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: LOOPBACK_REDIRECT, client_id: client.client_id, resource: `${issuer}/mcp` });
+  const body = (await res.json()) as Record<string, string>;
+  if (res.status !== 200) throw new Error(`token answered ${res.status}: ${JSON.stringify(body)}`);
+  return { clientId: client.client_id, access: body.access_token, refresh: body.refresh_token, code, verifier };
+}
+
+/** tools/list on /mcp with a bearer credential (2025-11-25, no initialize needed by this stateless server). */
+export function mcpToolsList(issuer: string, bearer: string): Promise<Response> {
+  return fetch(`${issuer}/mcp`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-11-25' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+  });
+}
+
+/** A relay with OAuth on: PUBLIC_BASE_URL is its own loopback URL (so the port is chosen first). */
+export type OAuthRelay = TestRelay & { issuer: string };
+
+export async function startOAuthRelay(env: Record<string, string> = {}, overrides: RelayOverrides = {}): Promise<OAuthRelay> {
+  const port = await freePort();
+  const issuer = `http://127.0.0.1:${port}`;
+  const relay = await startTestRelay({ PORT: String(port), PUBLIC_BASE_URL: issuer, LOG_LEVEL: 'silent', ...env }, overrides);
+  return Object.assign(relay, { issuer });
 }

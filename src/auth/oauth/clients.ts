@@ -42,8 +42,12 @@ export interface ClientsOptions {
   now?: () => number;
 }
 
-/** Registrations are open to anyone: a few a minute from one source, a few dozen in all. */
-const REGISTRATIONS = { perSource: 10, total: 60, windowMs: 60_000 };
+/**
+ * Registrations are open to anyone, and each stored one is a row: at most this many a minute from one
+ * source (ChatGPT registers from a few addresses for all its users; behind a proxy every client shares
+ * one) and in all. Refused requests are not counted: they store nothing.
+ */
+const REGISTRATIONS = { perSource: 30, total: 100, windowMs: 60_000 };
 
 export function createClients(opts: ClientsOptions): Clients {
   const now = opts.now ?? Date.now;
@@ -67,8 +71,8 @@ export function createClients(opts: ClientsOptions): Clients {
       if (registrations.blocked(source)) {
         throw new OAuthError('temporarily_unavailable', 'Too many client registrations in the last minute; try again in a minute.', 429, { 'retry-after': '60' });
       }
-      registrations.hit(source);
       const metadata = checkClientMetadata(body, opts.redirectRules, 'registration');
+      registrations.hit(source);
       const clientId = randomValue('rcl_', 16);
       const secret = metadata.token_endpoint_auth_method === 'none' ? undefined : randomValue('rcs_');
       const createdAt = now();
