@@ -2,7 +2,8 @@ import { http, HttpResponse } from 'msw';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { OPENAI_BASE, useMockOpenAI } from './helpers/mock-openai.ts';
 import { connectWithOAuth, startOAuthRelay, type OAuthRelay } from './helpers/oauth.ts';
-import { OPENAI_KEY, RELAY_KEY } from './helpers/relay.ts';
+import { rawRequest } from './helpers/raw-http.ts';
+import { OPENAI_KEY, RELAY_KEY, startTestRelay } from './helpers/relay.ts';
 
 /**
  * One /mcp endpoint, three protocol versions, with raw requests as the specification writes them:
@@ -145,4 +146,23 @@ describe('2025-06-18 and 2025-11-25: initialize first', () => {
     const init = await legacy('initialize', { protocolVersion: MODERN, capabilities: {}, clientInfo: { name: 'raw', version: '1' } });
     expect(init.body.result.protocolVersion).toBe('2025-11-25');
   });
+});
+
+test('a request from a browser origin the relay does not serve is refused (403: DNS rebinding); allowed origins pass', async () => {
+  expect((await modern('tools/list', {}, { origin: 'http://attacker.example.com' })).status).toBe(403);
+  expect((await modern('tools/list', {}, { origin: 'https://chatgpt.com' })).status).toBe(200);
+  expect((await modern('tools/list', {}, { origin: issuer })).status).toBe(200);
+});
+
+test("the relay's own loopback origin is allowed (no PUBLIC_BASE_URL needed); a rebound name is not", async () => {
+  const plain = await startTestRelay({ LOG_LEVEL: 'silent' });
+  try {
+    const own = new URL(plain.url).host;
+    const post = (origin: string, hostHeader: string) =>
+      rawRequest(plain.url, { method: 'POST', path: '/mcp', headers: { host: hostHeader, origin, authorization: `Bearer ${RELAY_KEY}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'x', version: '1' } } }) });
+    expect((await post(`http://${own}`, own)).status).toBe(200);
+    expect((await post('http://evil.example.com', 'evil.example.com')).status).toBe(403);
+  } finally {
+    await plain.shutdown();
+  }
 });

@@ -2,6 +2,8 @@ import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { RelayEnv } from '../app.ts';
 import { actionServerUrl, isObj } from '../actions/action-schema.ts';
 import type { ActionDeps } from '../actions/context.ts';
+import { isLoopbackHost } from '../auth/oauth/redirect-uris.ts';
+import { corsPolicy } from '../core/cors.ts';
 import { RelayError } from '../core/errors.ts';
 import { readJsonBody } from '../core/read-body.ts';
 
@@ -38,9 +40,20 @@ export function registerMcpRoutes(app: OpenAPIHono<RelayEnv>, deps: ActionDeps, 
     version: typeof docInfo.version === 'string' ? docInfo.version : '1.0.0',
   };
   const { config } = deps;
+  // Streamable HTTP: a request from a browser origin the relay does not serve is refused (403), so a
+  // page whose DNS name was rebound to the relay's address cannot use it. Allowed: CORS_ORIGINS, the
+  // relay's public origin, and the relay's own loopback origin (a rebound name is never a loopback one).
+  const cors = corsPolicy(config.corsOrigins);
+  const ownOrigin = config.publicBaseUrl?.origin;
+  const originAllowed = (origin: string, host: string | undefined) =>
+    origin === ownOrigin || cors.answerHeaders(origin) !== undefined || (host !== undefined && origin === `http://${host}` && isLoopbackHost(new URL(origin).hostname));
 
   app.post('/mcp', async (c) => {
     const { incoming } = c.env;
+    const origin = c.req.header('origin');
+    if (origin !== undefined && !originAllowed(origin, c.req.header('host'))) {
+      throw new RelayError(403, `Requests from the web origin ${origin.slice(0, 100)} are not allowed on /mcp; the relay's operator can add it to CORS_ORIGINS.`, { code: 'origin_not_allowed' });
+    }
     const message = await readJsonBody(incoming, config.maxProxyEnvelopeBytes, 'MCP message', 'a JSON-RPC message');
     // Limits count HTTP requests: a JSON-RPC batch may carry notifications, but at most one request.
     if (Array.isArray(message) && message.filter((m) => isObj(m) && 'method' in m && 'id' in m).length > 1) {
