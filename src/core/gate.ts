@@ -68,21 +68,23 @@ export function createGate(config: RelayConfig, ops: Ops, oauth?: McpOAuth): Gat
       { code: missing ? 'missing_relay_key' : 'invalid_relay_key', headers: AUTH_HEADERS },
     );
 
+  const identify: Gate['identify'] = (headers) => {
+    if (!config.relayAuth) return { label: '-' };
+    const presented = presentedKeys(headers.authorization, headers['x-relay-key']);
+    for (const key of presented) {
+      const index = keyring.match(key);
+      if (index !== -1) return { label: config.relayKeys[index].label };
+    }
+    if (oauth && presented.some((key) => key.startsWith(ACCESS_TOKEN_PREFIX))) {
+      return { error: new RelayError(401, 'OAuth access tokens work on /mcp only. On this path, send a relay key.', { code: 'invalid_relay_key', headers: AUTH_HEADERS }) };
+    }
+    return { error: unauthorized(presented.length === 0) };
+  };
+
   return {
-    identify(headers) {
-      if (!config.relayAuth) return { label: '-' };
-      const presented = presentedKeys(headers.authorization, headers['x-relay-key']);
-      for (const key of presented) {
-        const index = keyring.match(key);
-        if (index !== -1) return { label: config.relayKeys[index].label };
-      }
-      if (oauth && presented.some((key) => key.startsWith(ACCESS_TOKEN_PREFIX))) {
-        return { error: new RelayError(401, 'OAuth access tokens work on /mcp only. On this path, send a relay key.', { code: 'invalid_relay_key', headers: AUTH_HEADERS }) };
-      }
-      return { error: unauthorized(presented.length === 0) };
-    },
+    identify,
     async identifyMcp(headers) {
-      const byKey = this.identify(headers);
+      const byKey = identify(headers);
       if (!oauth || !('error' in byKey)) return byKey;
       const presented = presentedKeys(headers.authorization, headers['x-relay-key']);
       const token = presented.find((key) => key.startsWith(ACCESS_TOKEN_PREFIX));

@@ -60,6 +60,8 @@ export async function createOAuth(config: RelayConfig, logger: Logger, overrides
     now,
     onEvent: (event, fields) => logger.info(fields, event),
   });
+  // Key ids take a slow hash each: worked out soon after start-up, not on the first token check.
+  setTimeout(() => void keys.byId('').catch(() => {}), 1_000).unref();
   const purge = () => tokens.purge().catch((err) => logger.error({ err: { message: (err as Error)?.message } }, 'oauth purge failed'));
   void purge();
   const timer = setInterval(purge, PURGE_EVERY_MS);
