@@ -1,9 +1,10 @@
 import { hkdfSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
-import type { RetryPolicy } from './core/retry.ts';
+import type { RetryPolicy } from './upstream/retry.ts';
 import { DEFAULT_REDIRECT_HOSTS, parseRedirectRules, RedirectRulesError, type RedirectRule } from './auth/oauth/redirect-uris.ts';
-import { KeyConfigError, parseLimitOverrides, parseRelayKeys, type LabelPolicy, type NamedRelayKey } from './ops/keys.ts';
+import { KeyConfigError, MIN_RELAY_KEY_LENGTH, parseLimitOverrides, parseRelayKeys, type LabelPolicy, type NamedRelayKey } from './ops/keys.ts';
+
 
 /**
  * The relay's whole configuration, read once from the environment at start-up.
@@ -63,11 +64,11 @@ const urlWithScheme = (name: string, schemes: string[]) =>
     return url;
   });
 
+/** An optional setting for which an empty value (`BLOB_S3_BUCKET=` in a compose file) means "not set". */
+const blankAsUnset = <T extends z.ZodType>(schema: T) => z.preprocess((raw) => (typeof raw === 'string' && raw.trim() === '' ? undefined : raw), schema.optional());
+
 /** Labels the relay uses in its own records: admin requests, and requests with no valid key. */
 const RESERVED_LABELS = new Set(['admin', 'anonymous']);
-
-/** A relay key shorter than this is refused: it would be guessable by brute force against a public URL. */
-export const MIN_RELAY_KEY_LENGTH = 16;
 
 const envSchema = z
   .object({
@@ -117,6 +118,20 @@ const envSchema = z
     BLOB_DIR: z.string().trim().default('data/blobs'),
     BLOB_TTL_MS: positiveInt('BLOB_TTL_MS', 60 * 60 * 1000),
     BLOB_QUOTA_BYTES: positiveInt('BLOB_QUOTA_BYTES', 2048 * MB),
+    BLOB_S3_BUCKET: blankAsUnset(
+      z.string().trim().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'BLOB_S3_BUCKET must be an S3 bucket name (3-63 lowercase letters, digits, "." and "-").'),
+    ),
+    BLOB_S3_ENDPOINT: blankAsUnset(urlWithScheme('BLOB_S3_ENDPOINT', ['https:', 'http:'])),
+    BLOB_S3_REGION: blankAsUnset(z.string().trim()),
+    BLOB_S3_PREFIX: z
+      .string()
+      .regex(/^((?!\.+\/)[A-Za-z0-9_.-]+\/)*$/, 'BLOB_S3_PREFIX must be empty or folder names ending in "/" (letters, digits, "_", "." and "-"; not "." or ".."), e.g. relay-blobs/.')
+      .max(200, 'BLOB_S3_PREFIX must be at most 200 characters.')
+      .default('relay-blobs/'),
+    AWS_REGION: blankAsUnset(z.string().trim()),
+    AWS_ACCESS_KEY_ID: blankAsUnset(z.string().trim()),
+    AWS_SECRET_ACCESS_KEY: blankAsUnset(z.string()),
+    AWS_SESSION_TOKEN: blankAsUnset(z.string()),
     BLOB_LINK_SECRET: z
       .string()
       .min(16, 'BLOB_LINK_SECRET must be at least 16 characters (e.g. `openssl rand -hex 32`), or left unset to derive one from OPENAI_API_KEY.')
@@ -180,6 +195,20 @@ const envSchema = z
       if (admin === openaiKey || named.some((k) => k.key === admin)) {
         ctx.addIssue({ code: 'custom', path: ['RELAY_ADMIN_KEY'], message: 'RELAY_ADMIN_KEY must differ from OPENAI_API_KEY and from every RELAY_KEY.' });
       }
+    }
+    if (!env.BLOB_S3_BUCKET) {
+      for (const name of ['BLOB_S3_ENDPOINT', 'BLOB_S3_REGION'] as const) {
+        if (env[name] !== undefined) ctx.addIssue({ code: 'custom', path: [name], message: `${name} is set but BLOB_S3_BUCKET is not: set BLOB_S3_BUCKET to the bucket for file links, or remove ${name}.` });
+      }
+    } else if ((env.AWS_ACCESS_KEY_ID === undefined) !== (env.AWS_SECRET_ACCESS_KEY === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['AWS_ACCESS_KEY_ID'],
+        message: 'Set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for the BLOB_S3_BUCKET, or neither (to use the instance or task role).',
+      });
+    }
+    if (env.BLOB_S3_ENDPOINT && (env.BLOB_S3_ENDPOINT.username || env.BLOB_S3_ENDPOINT.password || env.BLOB_S3_ENDPOINT.search)) {
+      ctx.addIssue({ code: 'custom', path: ['BLOB_S3_ENDPOINT'], message: 'BLOB_S3_ENDPOINT must not carry credentials or a query: give the keys in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.' });
     }
     try {
       parseRedirectRules(commaList(env.OAUTH_REDIRECT_HOSTS));
@@ -268,9 +297,21 @@ export interface ActionConfig {
   blobDir: string;
   blobTtlMs: number;
   blobQuotaBytes: number;
+  /** With BLOB_S3_BUCKET, blobs live in that bucket (one store for every replica) instead of blobDir. */
+  blobS3?: BlobS3Config;
   /** Signs blob links. Derived from OPENAI_API_KEY when not set, so replicas agree without extra config. */
   blobLinkSecret: Buffer;
   privacyPolicyText?: string;
+}
+
+export interface BlobS3Config {
+  bucket: string;
+  /** An S3-compatible server's URL (MinIO, Ceph, R2, …); unset for AWS S3. */
+  endpoint?: string;
+  region: string;
+  prefix: string;
+  /** From AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY; unset: the AWS SDK's default chain (instance or task role). */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
 }
 
 export class ConfigError extends Error {
@@ -361,6 +402,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RelayConfig {
       blobDir: e.BLOB_DIR,
       blobTtlMs: e.BLOB_TTL_MS,
       blobQuotaBytes: e.BLOB_QUOTA_BYTES,
+      ...(e.BLOB_S3_BUCKET
+        ? {
+            blobS3: {
+              bucket: e.BLOB_S3_BUCKET,
+              endpoint: e.BLOB_S3_ENDPOINT?.toString().replace(/\/$/, ''),
+              region: e.BLOB_S3_REGION ?? e.AWS_REGION ?? 'us-east-1',
+              prefix: e.BLOB_S3_PREFIX,
+              credentials:
+                e.AWS_ACCESS_KEY_ID && e.AWS_SECRET_ACCESS_KEY
+                  ? { accessKeyId: e.AWS_ACCESS_KEY_ID, secretAccessKey: e.AWS_SECRET_ACCESS_KEY, ...(e.AWS_SESSION_TOKEN ? { sessionToken: e.AWS_SESSION_TOKEN } : {}) }
+                  : undefined,
+            },
+          }
+        : {}),
       blobLinkSecret: e.BLOB_LINK_SECRET
         ? Buffer.from(e.BLOB_LINK_SECRET, 'utf8')
         : Buffer.from(hkdfSync('sha256', e.OPENAI_API_KEY, 'openai-relay', 'blob-link-signing', 32)),

@@ -126,7 +126,7 @@ describe('tokens on /mcp and elsewhere', () => {
     const res = await mcpToolsList(issuer, connected.access);
     expect(res.status).toBe(200);
     expect(((await res.json()) as { result: { tools: unknown[] } }).result.tools.length).toBeGreaterThan(0);
-    const line = relay.logs.filter((l) => l.includes('"op":"/mcp"') && l.includes('"status":200')).at(-1)!;
+    const line = relay.logs.filter((l) => l.includes('"op":"mcp:tools/list"') && l.includes('"status":200')).at(-1)!;
     expect(JSON.parse(line).key).toBe('key-2');
     expect(relay.logs.join('')).not.toContain(connected.access);
   });

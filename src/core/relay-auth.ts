@@ -1,5 +1,5 @@
 import type { MiddlewareHandler } from 'hono';
-import type { RelayEnv } from '../app.ts';
+import type { RelayEnv } from '../core/env.ts';
 import { errorResponse } from './errors.ts';
 import type { Gate } from './gate.ts';
 

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { rowValues, sortTotals, type LedgerStore, type UsageQuery, type UsageRow, type UsageTotal } from './ledger.ts';
+import { rowValues, sortTotals, type LedgerStore, type UsageQuery, type UsageRow, type UsageTotal } from './ledger-values.ts';
 import { USAGE_COLUMNS } from './migrations/index.ts';
 import { migratePostgres } from './migrations/run.ts';
 

@@ -1,5 +1,5 @@
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import { sortTotals, sqliteRowValues, type LedgerStore, type SqliteRowValues, type UsageQuery, type UsageRow, type UsageTotal } from './ledger.ts';
+import { sortTotals, sqliteRowValues, type LedgerStore, type SqliteRowValues, type UsageQuery, type UsageRow, type UsageTotal } from './ledger-values.ts';
 import { USAGE_COLUMNS } from './migrations/index.ts';
 import { inSqliteTransaction, migrateSqlite } from './migrations/run.ts';
 import { decodePackedRows } from './ledger-rows.ts';

@@ -1,11 +1,14 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
-import type { RelayEnv } from '../app.ts';
-import { actionServerUrl, isObj } from '../actions/action-schema.ts';
-import type { ActionDeps } from '../actions/context.ts';
+import type { RelayEnv } from '../core/env.ts';
+import { SPEC_INFO } from '../../generated/documents.ts';
+import { actionDeps, type ActionServices } from '../actions/context.ts';
 import { isLoopbackHost } from '../auth/oauth/redirect-uris.ts';
 import { corsPolicy } from '../core/cors.ts';
 import { RelayError } from '../core/errors.ts';
+import { isObj } from '../core/json.ts';
 import { readJsonBody } from '../core/read-body.ts';
+import { actionServerUrl } from '../http/server-url.ts';
+import { createUsageAccount } from '../upstream/usage-account.ts';
 
 /**
  * POST /mcp: the action operations as MCP tools, over Streamable HTTP — the successor of GPT Actions
@@ -26,20 +29,15 @@ import { readJsonBody } from '../core/read-body.ts';
  * back through Hono, not around it. No token is ever passed upstream: the OpenAI key stays the only
  * upstream credential.
  */
-export function registerMcpRoutes(app: OpenAPIHono<RelayEnv>, deps: ActionDeps, contract: object): void {
+export function registerMcpRoutes(app: OpenAPIHono<RelayEnv>, services: ActionServices): void {
   // The MCP SDK is a large module tree: it loads in the background once the relay is up (and at the latest
-  // on the first /mcp request), so it never delays start-up. Building the tools checks that every spec
-  // action has a handler and that the route table is fresh; a failure answers every /mcp request.
+  // on the first /mcp request), so it never delays start-up. The tools themselves are generated
+  // (generated/mcp-tools.ts); a failure to load answers every /mcp request.
   let loading: Promise<McpRuntime> | undefined;
-  const load = () => (loading ??= loadMcpRuntime(contract));
+  const load = () => (loading ??= loadMcpRuntime());
   setTimeout(() => void load().catch(() => {}), 250).unref();
-  const docInfo = isObj((contract as { info?: unknown }).info) ? (contract as { info: Record<string, unknown> }).info : {};
-  const info = {
-    name: 'openai-relay',
-    title: typeof docInfo.title === 'string' ? docInfo.title : 'OpenAI Relay',
-    version: typeof docInfo.version === 'string' ? docInfo.version : '1.0.0',
-  };
-  const { config } = deps;
+  const info = { name: 'openai-relay', title: SPEC_INFO.title, version: SPEC_INFO.version };
+  const { config } = services;
   // Streamable HTTP: a request from a browser origin the relay does not serve is refused (403), so a
   // page whose DNS name was rebound to the relay's address cannot use it. Allowed: CORS_ORIGINS, the
   // relay's public origin, and the relay's own loopback origin (a rebound name is never a loopback one).
@@ -50,6 +48,7 @@ export function registerMcpRoutes(app: OpenAPIHono<RelayEnv>, deps: ActionDeps, 
 
   app.post('/mcp', async (c) => {
     const { incoming } = c.env;
+    c.set('operation', 'mcp:other');
     const origin = c.req.header('origin');
     if (origin !== undefined && !originAllowed(origin, c.req.header('host'))) {
       throw new RelayError(403, `Requests from the web origin ${origin.slice(0, 100)} are not allowed on /mcp; the relay's operator can add it to CORS_ORIGINS.`, { code: 'origin_not_allowed' });
@@ -61,7 +60,12 @@ export function registerMcpRoutes(app: OpenAPIHono<RelayEnv>, deps: ActionDeps, 
     }
 
     const { tools, createMcpServer, sdk } = await load();
-    const server = createMcpServer(tools, deps, { baseUrl: actionServerUrl(config.publicBaseUrl, incoming.headers), signal: c.req.raw.signal }, info);
+    // The request is recorded under what it did (a tool's name, or the MCP method), with the usage of the
+    // upstream calls its tool made.
+    c.set('operation', mcpOperation(message, tools.byName));
+    const account = createUsageAccount();
+    c.set('usage', account);
+    const server = createMcpServer(tools, actionDeps(services, account), { baseUrl: actionServerUrl(config.publicBaseUrl, incoming.headers), signal: c.req.raw.signal }, info);
     // The body is already read and parsed; the SDK looks only at the headers (Accept, protocol version, Mcp-*).
     const request = c.req.raw;
     let response: Response;
@@ -81,6 +85,7 @@ export function registerMcpRoutes(app: OpenAPIHono<RelayEnv>, deps: ActionDeps, 
   });
 
   app.all('/mcp', (c) => {
+    c.set('operation', 'mcp:other');
     throw new RelayError(
       405,
       `This MCP server is stateless: send JSON-RPC messages with POST /mcp (${c.req.method} opens no event stream and ends no session).`,
@@ -91,7 +96,21 @@ export function registerMcpRoutes(app: OpenAPIHono<RelayEnv>, deps: ActionDeps, 
 
 type McpRuntime = Awaited<ReturnType<typeof loadMcpRuntime>>;
 
-async function loadMcpRuntime(contract: object) {
+async function loadMcpRuntime() {
   const [{ createMcpServer, createMcpTools }, sdk] = await Promise.all([import('../mcp/server.ts'), import('@modelcontextprotocol/server')]);
-  return { tools: createMcpTools(contract), createMcpServer, sdk };
+  return { tools: createMcpTools(), createMcpServer, sdk };
+}
+
+/** MCP methods a record may name; anything else is recorded as `mcp:other` (metric labels stay bounded). */
+const MCP_METHODS = new Set(['initialize', 'ping', 'tools/list', 'tools/call', 'resources/list', 'prompts/list', 'notifications/initialized', 'server/discover']);
+
+/** The operation an MCP request is recorded under: the tool a `tools/call` names, else `mcp:<method>`. */
+export function mcpOperation(message: unknown, tools: ReadonlyMap<string, unknown>): string {
+  const request = (Array.isArray(message) ? message.find((m) => isObj(m) && 'id' in m) ?? message[0] : message) as { method?: unknown; params?: { name?: unknown } } | undefined;
+  const method = isObj(request) && typeof request.method === 'string' ? request.method : undefined;
+  if (method === 'tools/call') {
+    const name = request?.params?.name;
+    return typeof name === 'string' && tools.has(name) ? name : 'mcp:tools/call';
+  }
+  return method !== undefined && MCP_METHODS.has(method) ? `mcp:${method}` : 'mcp:other';
 }

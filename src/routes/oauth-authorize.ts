@@ -1,6 +1,6 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import type { RelayEnv } from '../app.ts';
+import type { RelayEnv } from '../core/env.ts';
 import { checkAuthorizationRequest, redirectWith, REQUEST_FIELDS, type AuthorizationRequest } from '../auth/oauth/authorization-request.ts';
 import { renderConsentPage, renderErrorPage } from '../auth/oauth/consent-page.ts';
 import { FORM_TTL_MS } from '../auth/oauth/consent-csrf.ts';

@@ -1,7 +1,7 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import type { RelayEnv } from '../app.ts';
+import type { RelayEnv } from '../core/env.ts';
 import type { OAuth } from '../auth/oauth/index.ts';
 import type { ClientCredentials } from '../auth/oauth/clients.ts';
 import { OAuthError, oauthErrorResponse, oauthJson } from '../auth/oauth/errors.ts';

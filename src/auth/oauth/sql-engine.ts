@@ -1,13 +1,20 @@
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import pg from 'pg';
 import { migratePostgres, migrateSqlite } from '../../ops/migrations/run.ts';
-import type { SqlEngine } from './store.ts';
 
 /**
  * The two engines of the grant store. SQLite: its own connection to the ledger's file, on the relay's
  * thread: OAuth statements are rare (a consent, a token exchange) and small, and token checks are mostly
  * answered from the verifier's cache. PostgreSQL: a small pool of its own.
  */
+
+/** Runs SQL written with `?` placeholders. */
+export interface SqlEngine {
+  rows(sql: string, params?: unknown[]): Promise<Record<string, unknown>[]>;
+  /** Number of rows the statement changed. */
+  run(sql: string, params?: unknown[]): Promise<number>;
+  close(): Promise<void>;
+}
 
 export function sqliteEngine(path: string): SqlEngine {
   const db = new DatabaseSync(path);

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { ClientMetadata } from './client-metadata.ts';
+import type { SqlEngine } from './sql-engine.ts';
 
 /**
  * The OAuth grant store, in the relay's database (the usage ledger's: SQLite file or PostgreSQL), so
@@ -57,14 +58,6 @@ export interface GrantStore {
   purge(now: number, horizons: { unusedClientMs: number }): Promise<void>;
   /** A named secret shared by every replica, made by `create` the first time. */
   secret(name: string, create: () => string): Promise<string>;
-  close(): Promise<void>;
-}
-
-/** Runs SQL written with `?` placeholders. */
-export interface SqlEngine {
-  rows(sql: string, params?: unknown[]): Promise<Record<string, unknown>[]>;
-  /** Number of rows the statement changed. */
-  run(sql: string, params?: unknown[]): Promise<number>;
   close(): Promise<void>;
 }
 

@@ -1,21 +1,24 @@
 /**
- * `npm run lint:action`: checks the GPT Action schema against every rule of gpt-actions.md.
+ * `npm run lint:action`: checks the GPT Action schema against every GPT Action rule (LINT_RULES).
  *
- *   node scripts/lint-action.ts                      the schema the relay serves, built from schemas/openapi.yaml
- *                                                    exactly as the server does (server https://relay.example.com)
- *   node scripts/lint-action.ts --spec <contract>    the same, from another contract file
- *   node scripts/lint-action.ts --url <relay URL>    fetch a running relay's /openapi.json (or the given .json/.yaml URL)
- *   node scripts/lint-action.ts --file <document>    an already built action schema (JSON or YAML)
+ *   node scripts/lint-action/main.ts                      generated/action-schema.json as the relay serves it
+ *                                                         (server https://relay.example.com, or --server-url)
+ *   node scripts/lint-action/main.ts --spec <contract>    the action schema another spec makes
+ *   node scripts/lint-action/main.ts --url <relay URL>    a running relay's /openapi.json (or the given .json/.yaml URL)
+ *   node scripts/lint-action/main.ts --file <document>    an already built action schema (JSON or YAML)
  *
  * Prints `<pointer>  <rule>: <message>` per violation and exits 1, or one OK line and exits 0.
+ * `npm run generate:check` runs the same lint on the schema the spec makes.
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parse } from 'yaml';
-import { ActionSchemaError, createDocumentCache, isObj, loadContract } from '../src/actions/action-schema.ts';
-import { lintActionSchema } from '../src/actions/lint-action.ts';
-
-const DEFAULT_SERVER_URL = 'https://relay.example.com';
+import { ActionSchemaError, buildActionSchema } from '../generate/action-schema.ts';
+import { HTTP_METHODS, loadSpec, ROOT } from '../generate/spec.ts';
+import { isObj } from '../generate/walk.ts';
+import { lintActionSchema } from './lint.ts';
+import { DEFAULT_SERVER_URL, servedActionSchema } from './served.ts';
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -30,6 +33,7 @@ async function main(): Promise<number> {
 
   let doc: unknown;
   let source: string;
+  const serverUrl = values['server-url'] ?? DEFAULT_SERVER_URL;
   if (values.url) {
     const url = new URL(values.url);
     if (!/\.(json|ya?ml)$/.test(url.pathname)) url.pathname = `${url.pathname.replace(/\/+$/, '')}/openapi.json`;
@@ -43,12 +47,9 @@ async function main(): Promise<number> {
   } else if (values.file) {
     doc = parse(readFileSync(values.file, 'utf8'));
     source = values.file;
-  } else {
-    const serverUrl = values['server-url'] ?? DEFAULT_SERVER_URL;
+  } else if (values.spec) {
     try {
-      // The server's own path: the document cache builds with buildActionSchema and swaps in the server URL.
-      const contract = values.spec ? loadContract(values.spec) : loadContract();
-      doc = createDocumentCache(contract).action(serverUrl).doc;
+      doc = buildActionSchema(loadSpec(values.spec), { serverUrl });
     } catch (err) {
       if (err instanceof ActionSchemaError) {
         for (const problem of err.problems) console.log(`(build)  build: ${problem}`);
@@ -56,7 +57,10 @@ async function main(): Promise<number> {
       }
       throw err;
     }
-    source = `${values.spec ?? 'schemas/openapi.yaml'} served at ${serverUrl}`;
+    source = `${values.spec} served at ${serverUrl}`;
+  } else {
+    doc = servedActionSchema(readFileSync(join(ROOT, 'generated/action-schema.json'), 'utf8'), serverUrl);
+    source = `generated/action-schema.json served at ${serverUrl}`;
   }
 
   const violations = lintActionSchema(doc);
@@ -67,7 +71,7 @@ async function main(): Promise<number> {
   }
   let operations = 0;
   for (const item of Object.values(isObj(doc) && isObj(doc.paths) ? doc.paths : {})) {
-    operations += Object.keys(isObj(item) ? item : {}).filter((k) => ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'].includes(k)).length;
+    operations += Object.keys(isObj(item) ? item : {}).filter((k) => (HTTP_METHODS as readonly string[]).includes(k)).length;
   }
   console.log(`OK: ${source} passes every GPT Action rule (${operations} operations)`);
   return 0;

@@ -50,7 +50,7 @@ export function upstreamIdentityHeaders(config: RelayConfig): Record<string, str
 }
 
 /** What goes upstream as the request body: the caller's stream as it comes, or a body of known length. */
-export type OutboundBody = 'caller' | { contentType: string | undefined; length: number } | undefined;
+export type OutboundBody = 'caller' | { contentType: string | undefined; length: number | undefined } | undefined;
 
 /**
  * The upstream request's headers as a flat `[name, value, ...]` list, which node's ClientRequest writes
@@ -58,7 +58,8 @@ export type OutboundBody = 'caller' | { contentType: string | undefined; length:
  * setHeader (measured: the ClientRequest constructor took 2-4x the raw pipe's CPU that way). With a list,
  * node adds no Host header of its own, so `host` (the upstream's, from its URL) comes first.
  * `body`: 'caller' forwards the caller's Content-Type and Content-Length (none: node sends it chunked);
- * a known body sends its exact length, even when the caller had sent it chunked; undefined, no body headers.
+ * a known body sends its exact length, even when the caller had sent it chunked (a body the relay changes as
+ * it streams: no length, so node sends it chunked); undefined, no body headers.
  */
 export function outboundRequestHeaders(
   incoming: IncomingHttpHeaders,
@@ -71,7 +72,9 @@ export function outboundRequestHeaders(
   for (const name of FORWARDED_REQUEST_HEADERS) {
     if ((name === 'content-type' || name === 'content-length') && body !== 'caller') {
       if (body === undefined) continue;
-      if (name === 'content-length') out.push(name, String(body.length));
+      if (name === 'content-length') {
+        if (body.length !== undefined) out.push(name, String(body.length));
+      }
       else if (body.contentType !== undefined) out.push(name, body.contentType);
       continue;
     }
