@@ -13,6 +13,7 @@ import { createBlobLinks } from './actions/blob-links.ts';
 import type { ActionServices } from './actions/context.ts';
 import { createFileRefFetcher } from './actions/file-fetch.ts';
 import { openBlobStore } from './actions/open-blob-store.ts';
+import { createOAuth, type OAuthOverrides } from './auth/oauth/index.ts';
 import { createOps, type Ops } from './ops/index.ts';
 import type { Logger } from './core/logger.ts';
 import { createOpenAIClients } from './upstream/client.ts';
@@ -30,6 +31,8 @@ export interface RunningRelay {
 export interface RelayOverrides {
   /** DNS for openaiFileIdRefs hosts (tests answer with fixed public addresses instead of asking DNS). */
   resolveFileHost?: (hostname: string) => Promise<string[]>;
+  /** OAuth for /mcp: DNS of client metadata documents, clock, Postgres schema (tests). */
+  oauth?: OAuthOverrides;
 }
 
 export async function startRelay(config: RelayConfig, logger: Logger, overrides: RelayOverrides = {}): Promise<RunningRelay> {
@@ -53,8 +56,9 @@ export async function startRelay(config: RelayConfig, logger: Logger, overrides:
       resolve: overrides.resolveFileHost,
     }),
   };
-  const gate = createGate(config, ops);
-  const app = createApp(config, { forwarder, ops, gate, logger, actions });
+  const oauth = await createOAuth(config, logger, overrides.oauth);
+  const gate = createGate(config, ops, oauth);
+  const app = createApp(config, { forwarder, ops, gate, logger, actions, oauth });
   const passThrough = createPassThroughDoor(config, { forwarder, gate, ops, logger });
   const metricsServer = config.ops.metricsPort ? await serveMetrics(ops, config.host, config.ops.metricsPort) : undefined;
   return new Promise<RunningRelay>((resolve, reject) => {
@@ -103,6 +107,7 @@ export async function startRelay(config: RelayConfig, logger: Logger, overrides:
             forwarder.close();
             blobs.close();
             metricsServer?.close();
+            await oauth?.close();
             // After the drain: every finished request's usage row is queued; write them all.
             await ops.close();
           })),

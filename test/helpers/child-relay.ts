@@ -24,8 +24,9 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/** `env.PORT` picks the port (when the relay must know its own URL beforehand, e.g. PUBLIC_BASE_URL). */
 export async function startChildRelay(env: Record<string, string>): Promise<ChildRelay> {
-  const port = await freePort();
+  const port = env.PORT ? Number(env.PORT) : await freePort();
   const child = spawn(process.execPath, [MAIN], {
     env: {
       PATH: process.env.PATH ?? '',
