@@ -3,7 +3,8 @@ import { defineConfig } from 'vitest/config';
 /**
  * Two projects, neither isolated per file: a worker keeps its imported modules (the relay, zod, msw) from
  * one test file to the next instead of loading them again for each, which had been a third of the
- * suite's CPU. `unit`: files that open no socket and start no process, in worker threads. `relay`: files
+ * suite's CPU. `unit`: files that open no socket and start no process, in worker threads (a new file
+ * lands in `relay`, the safe default, until it is listed here). `relay`: files
  * that start relays, mock servers, child processes or a browser, in forked processes; test/helpers/leaks.ts
  * checks that each of them leaves no MSW interception and no fake clock behind for the next file.
  *
@@ -19,10 +20,12 @@ const UNIT = [
   'test/ledger-rows.test.ts',
   'test/ledger.test.ts',
   'test/logger.test.ts',
+  'test/matcher.test.ts',
   'test/metrics.test.ts',
+  'test/oauth-policy.test.ts',
   'test/stream-memory.test.ts',
+  'test/stream-usage.test.ts',
   'test/usage-tap.test.ts',
-  'test/blob-store.test.ts',
 ];
 
 export default defineConfig({

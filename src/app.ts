@@ -1,43 +1,41 @@
-import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { OpenAPIHono } from '@hono/zod-openapi';
-import type { Context } from 'hono';
+import { matchOperation, methodsForPath } from '../generated/matcher.ts';
 import type { RelayConfig } from './config.ts';
 import { corsPolicy } from './core/cors.ts';
+import type { RelayEnv } from './core/env.ts';
 import { errorResponse, RelayError } from './core/errors.ts';
-import type { Forwarder } from './core/forward.ts';
+import type { Forwarder } from './upstream/forward/index.ts';
 import type { Logger } from './core/logger.ts';
 import type { Gate } from './core/gate.ts';
 import { relayAuth } from './core/relay-auth.ts';
 import { nextRequestId } from './core/request-id.ts';
 import { refuseMalformedRequest } from './core/request-guard.ts';
+import type { OAuth } from './auth/oauth/index.ts';
+import { MCP_PATH } from './auth/oauth/metadata.ts';
 import type { Ops } from './ops/index.ts';
 import { ADMIN_PATHS, registerAdminRoutes } from './routes/admin.ts';
-import type { ActionDeps } from './actions/context.ts';
+import type { ActionServices } from './actions/context.ts';
 import { BLOB_ROUTE_PREFIX } from './actions/blob-links.ts';
 import { registerActionRoutes } from './routes/actions.ts';
 import { registerMcpRoutes } from './routes/mcp.ts';
+import { registerOAuthRoutes } from './routes/oauth.ts';
+import { registerOAuthAuthorizeRoutes } from './routes/oauth-authorize.ts';
 import { registerBlobRoutes } from './routes/blobs.ts';
 import { DOCUMENT_PATHS, registerDocumentRoutes } from './routes/documents.ts';
 import { registerHealthRoutes } from './routes/health.ts';
-import { registerOpenAIRoutes, methodsForPath, operationForPath, operationIdOf } from './routes/openai.ts';
+import { registerOpenAIRoutes } from './routes/openai.ts';
 import { registerProxyRoute } from './routes/proxy.ts';
-
-export interface RelayEnv {
-  Bindings: HttpBindings;
-  Variables: {
-    requestId: string;
-    /** The caller's relay key label (never the key); `-` with RELAY_AUTH=off, `admin` on admin paths. */
-    keyLabel: string;
-    corsHeaders: Record<string, string> | undefined;
-  };
-}
-export type RelayContext = Context<RelayEnv>;
 
 /** Paths anyone may call without a relay key (they reveal nothing secret). */
 const PUBLIC_PATHS = new Set(['/health', '/v1/health', ...DOCUMENT_PATHS]);
-/** Signed blob links carry their own proof (an HMAC), checked by the blob route: ChatGPT fetches them keyless. */
-const isPublicPath = (path: string) => PUBLIC_PATHS.has(path) || path.startsWith(BLOB_ROUTE_PREFIX);
+/**
+ * Signed blob links carry their own proof (an HMAC), checked by the blob route: ChatGPT fetches them keyless.
+ * OAuth discovery and endpoints are how a client gets a credential, so they need none (an unknown
+ * /.well-known/ path is then a plain 404).
+ */
+const isPublicPath = (path: string) =>
+  PUBLIC_PATHS.has(path) || path.startsWith(BLOB_ROUTE_PREFIX) || path.startsWith('/.well-known/') || path.startsWith('/oauth/');
 
 /** HEAD is GET without the body, answered where the relay itself answers GET (never upstream). */
 const answersHead = (path: string) => isPublicPath(path) || ADMIN_PATHS.has(path);
@@ -47,9 +45,9 @@ export interface AppDeps {
   ops: Ops;
   gate: Gate;
   logger: Logger;
-  actions: ActionDeps;
-  /** schemas/openapi.yaml, parsed once at start-up. */
-  contract: object;
+  actions: ActionServices;
+  /** The OAuth authorization server for /mcp; undefined when it is off. */
+  oauth?: OAuth;
 }
 
 export function createApp(config: RelayConfig, deps: AppDeps) {
@@ -92,31 +90,43 @@ export function createApp(config: RelayConfig, deps: AppDeps) {
         deps.logger.debug({ reqId: c.get('requestId'), path: c.req.path, status: c.res.status, ms }, 'request');
       } else {
         const routePath = c.req.routePath;
+        // An action or MCP call: the upstream calls it made, summed (a background poll may still be counting).
+        const account = c.get('usage');
+        if (account) await account.settled();
         deps.ops.record({
           requestId: c.get('requestId'),
           operation:
-            operationIdOf(c.req.method, routePath) ??
-            operationForPath(c.req.method, c.req.path) ??
+            c.get('operation') ??
+            // The operation the request was for, even when it was answered before routing (401, 429).
+            matchOperation(c.req.method, c.req.path)?.operation.operationId ??
             (routePath && routePath !== '/*' ? routePath : 'unmatched'),
           keyLabel: c.get('keyLabel') ?? 'anonymous',
           status: c.res.status,
           startedAt,
           ms,
+          upstreamMs: account?.upstreamMs,
+          upstreamRequestId: account?.upstreamRequestId,
+          usage: account?.usage,
+          attempts: account?.attempts,
         });
       }
     }
   });
 
   registerHealthRoutes(app);
-  registerDocumentRoutes(app, config, deps.contract);
+  registerDocumentRoutes(app, config);
   registerBlobRoutes(app, deps.actions.blobs, deps.actions.links);
+  if (deps.oauth) {
+    registerOAuthRoutes(app, deps.oauth);
+    registerOAuthAuthorizeRoutes(app, deps.oauth, deps.logger);
+  }
 
-  app.use(relayAuth(deps.gate, { isPublic: isPublicPath, isAdmin: (path) => ADMIN_PATHS.has(path) }));
+  app.use(relayAuth(deps.gate, { isPublic: isPublicPath, isAdmin: (path) => ADMIN_PATHS.has(path), isMcp: (path) => path === MCP_PATH }));
   registerAdminRoutes(app, deps.ops, { metricsOnMainPort: config.ops.metricsPort === undefined });
 
   registerProxyRoute(app, config, deps.forwarder);
   registerActionRoutes(app, deps.actions);
-  registerMcpRoutes(app, deps.actions, deps.contract);
+  registerMcpRoutes(app, deps.actions);
   registerOpenAIRoutes(app, deps.forwarder);
 
   app.notFound((c) => {

@@ -1,9 +1,11 @@
 import { hkdfSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
-import { DOCUMENTED_SECRETS } from '../generated/documented-secrets.ts';
-import type { RetryPolicy } from './core/retry.ts';
-import { KeyConfigError, parseLimitOverrides, parseRelayKeys, type LabelPolicy, type NamedRelayKey } from './ops/keys.ts';
+import type { RetryPolicy } from './upstream/retry.ts';
+import { DEFAULT_REDIRECT_HOSTS, parseRedirectRules, RedirectRulesError, type RedirectRule } from './auth/oauth/redirect-uris.ts';
+import { exampleKeyProblems } from './ops/example-keys.ts';
+import { KeyConfigError, MIN_RELAY_KEY_LENGTH, parseLimitOverrides, parseRelayKeys, type LabelPolicy, type NamedRelayKey } from './ops/keys.ts';
+
 
 /**
  * The relay's whole configuration, read once from the environment at start-up.
@@ -63,24 +65,11 @@ const urlWithScheme = (name: string, schemes: string[]) =>
     return url;
   });
 
+/** An optional setting for which an empty value (`BLOB_S3_BUCKET=` in a compose file) means "not set". */
+const blankAsUnset = <T extends z.ZodType>(schema: T) => z.preprocess((raw) => (typeof raw === 'string' && raw.trim() === '' ? undefined : raw), schema.optional());
+
 /** Labels the relay uses in its own records: admin requests, and requests with no valid key. */
 const RESERVED_LABELS = new Set(['admin', 'anonymous']);
-
-/**
- * Why `value` cannot be a real secret, if it cannot: the documentation prints it (anyone who has read
- * the README or .env.example knows it), or it is shaped like a placeholder.
- */
-export function placeholderReason(value: string): string | undefined {
-  const file = DOCUMENTED_SECRETS.get(value);
-  if (file !== undefined) return `is the example value printed in ${file}`;
-  if (/\.\.\.|…|[<>]/.test(value)) return 'is a placeholder (it contains "...", "…", "<" or ">")';
-  return undefined;
-}
-
-const OWN_SECRET = 'Replace it with a secret of your own, e.g. the output of `openssl rand -hex 32`.';
-
-/** A relay key shorter than this is refused: it would be guessable by brute force against a public URL. */
-export const MIN_RELAY_KEY_LENGTH = 16;
 
 const envSchema = z
   .object({
@@ -130,6 +119,20 @@ const envSchema = z
     BLOB_DIR: z.string().trim().default('data/blobs'),
     BLOB_TTL_MS: positiveInt('BLOB_TTL_MS', 60 * 60 * 1000),
     BLOB_QUOTA_BYTES: positiveInt('BLOB_QUOTA_BYTES', 2048 * MB),
+    BLOB_S3_BUCKET: blankAsUnset(
+      z.string().trim().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'BLOB_S3_BUCKET must be an S3 bucket name (3-63 lowercase letters, digits, "." and "-").'),
+    ),
+    BLOB_S3_ENDPOINT: blankAsUnset(urlWithScheme('BLOB_S3_ENDPOINT', ['https:', 'http:'])),
+    BLOB_S3_REGION: blankAsUnset(z.string().trim()),
+    BLOB_S3_PREFIX: z
+      .string()
+      .regex(/^((?!\.+\/)[A-Za-z0-9_.-]+\/)*$/, 'BLOB_S3_PREFIX must be empty or folder names ending in "/" (letters, digits, "_", "." and "-"; not "." or ".."), e.g. relay-blobs/.')
+      .max(200, 'BLOB_S3_PREFIX must be at most 200 characters.')
+      .default('relay-blobs/'),
+    AWS_REGION: blankAsUnset(z.string().trim()),
+    AWS_ACCESS_KEY_ID: blankAsUnset(z.string().trim()),
+    AWS_SECRET_ACCESS_KEY: blankAsUnset(z.string()),
+    AWS_SESSION_TOKEN: blankAsUnset(z.string()),
     BLOB_LINK_SECRET: z
       .string()
       .min(16, 'BLOB_LINK_SECRET must be at least 16 characters (e.g. `openssl rand -hex 32`), or left unset to derive one from OPENAI_API_KEY.')
@@ -142,6 +145,10 @@ const envSchema = z
     DATABASE_URL: urlWithScheme('DATABASE_URL', ['postgres:', 'postgresql:']).optional(),
     USAGE_DB_PATH: z.string().trim().default('data/usage.sqlite'),
     USAGE_LEDGER: z.enum(['on', 'off'], { error: 'USAGE_LEDGER must be "on" (the default) or "off".' }).default('on'),
+    MCP_OAUTH: z.enum(['on', 'off'], { error: 'MCP_OAUTH must be "on" (the default) or "off".' }).default('on'),
+    OAUTH_REDIRECT_HOSTS: z.string().default(DEFAULT_REDIRECT_HOSTS.join(',')),
+    OAUTH_ACCESS_TOKEN_TTL_S: intInRange('OAUTH_ACCESS_TOKEN_TTL_S', 3600, 1, 86_400),
+    OAUTH_REFRESH_TOKEN_TTL_S: intInRange('OAUTH_REFRESH_TOKEN_TTL_S', 30 * 86_400, 60, 365 * 86_400),
     METRICS_PORT: positiveInt('METRICS_PORT', 0).refine((port) => port <= 65535, 'METRICS_PORT must be at most 65535.'),
     LOG_LEVEL: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
@@ -174,27 +181,8 @@ const envSchema = z
       });
     }
     const openaiKey = env.OPENAI_API_KEY?.trim();
-    const openaiPlaceholder = openaiKey ? placeholderReason(openaiKey) : undefined;
-    if (openaiPlaceholder) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['OPENAI_API_KEY'],
-        message: `OPENAI_API_KEY ${openaiPlaceholder}, not a real key: set it to your OpenAI API key (https://platform.openai.com/api-keys).`,
-      });
-    }
-    for (const { label, key } of named) {
-      const reason = placeholderReason(key);
-      if (reason) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['RELAY_KEY'],
-          message: `RELAY_KEY entry "${label}" ${reason}: anyone who has read it could use this relay. ${OWN_SECRET}`,
-        });
-      }
-    }
-    for (const name of ['RELAY_ADMIN_KEY', 'BLOB_LINK_SECRET'] as const) {
-      const reason = env[name] ? placeholderReason(env[name].trim()) : undefined;
-      if (reason) ctx.addIssue({ code: 'custom', path: [name], message: `${name} ${reason}: anyone who has read it could use it. ${OWN_SECRET}` });
+    for (const { variable, message } of exampleKeyProblems({ ...env, OPENAI_API_KEY: openaiKey }, named)) {
+      ctx.addIssue({ code: 'custom', path: [variable], message });
     }
     if (named.some((k) => k.key === openaiKey)) {
       ctx.addIssue({
@@ -211,6 +199,26 @@ const envSchema = z
       if (admin === openaiKey || named.some((k) => k.key === admin)) {
         ctx.addIssue({ code: 'custom', path: ['RELAY_ADMIN_KEY'], message: 'RELAY_ADMIN_KEY must differ from OPENAI_API_KEY and from every RELAY_KEY.' });
       }
+    }
+    if (!env.BLOB_S3_BUCKET) {
+      for (const name of ['BLOB_S3_ENDPOINT', 'BLOB_S3_REGION'] as const) {
+        if (env[name] !== undefined) ctx.addIssue({ code: 'custom', path: [name], message: `${name} is set but BLOB_S3_BUCKET is not: set BLOB_S3_BUCKET to the bucket for file links, or remove ${name}.` });
+      }
+    } else if ((env.AWS_ACCESS_KEY_ID === undefined) !== (env.AWS_SECRET_ACCESS_KEY === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['AWS_ACCESS_KEY_ID'],
+        message: 'Set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for the BLOB_S3_BUCKET, or neither (to use the instance or task role).',
+      });
+    }
+    if (env.BLOB_S3_ENDPOINT && (env.BLOB_S3_ENDPOINT.username || env.BLOB_S3_ENDPOINT.password || env.BLOB_S3_ENDPOINT.search)) {
+      ctx.addIssue({ code: 'custom', path: ['BLOB_S3_ENDPOINT'], message: 'BLOB_S3_ENDPOINT must not carry credentials or a query: give the keys in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.' });
+    }
+    try {
+      parseRedirectRules(commaList(env.OAUTH_REDIRECT_HOSTS));
+    } catch (err) {
+      if (!(err instanceof RedirectRulesError)) throw err;
+      for (const message of err.problems) ctx.addIssue({ code: 'custom', path: ['OAUTH_REDIRECT_HOSTS'], message });
     }
     try {
       parseLimitOverrides(env.RATE_LIMITS, named.map((k) => k.label));
@@ -252,6 +260,17 @@ export interface RelayConfig {
   maxInFlightPerKey: number;
   logLevel: string;
   actions: ActionConfig;
+  oauth: OAuthConfig;
+}
+
+/** OAuth 2.1 for /mcp (src/auth/oauth/); it runs only with a public https (or loopback) base URL. */
+export interface OAuthConfig {
+  /** MCP_OAUTH: off leaves /mcp on static relay keys only. */
+  enabled: boolean;
+  /** Where authorization codes may be sent over https (loopback http is always allowed). */
+  redirectRules: RedirectRule[];
+  accessTokenTtlS: number;
+  refreshTokenTtlS: number;
 }
 
 export interface OpsConfig {
@@ -282,9 +301,21 @@ export interface ActionConfig {
   blobDir: string;
   blobTtlMs: number;
   blobQuotaBytes: number;
+  /** With BLOB_S3_BUCKET, blobs live in that bucket (one store for every replica) instead of blobDir. */
+  blobS3?: BlobS3Config;
   /** Signs blob links. Derived from OPENAI_API_KEY when not set, so replicas agree without extra config. */
   blobLinkSecret: Buffer;
   privacyPolicyText?: string;
+}
+
+export interface BlobS3Config {
+  bucket: string;
+  /** An S3-compatible server's URL (MinIO, Ceph, R2, …); unset for AWS S3. */
+  endpoint?: string;
+  region: string;
+  prefix: string;
+  /** From AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY; unset: the AWS SDK's default chain (instance or task role). */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
 }
 
 export class ConfigError extends Error {
@@ -375,10 +406,30 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RelayConfig {
       blobDir: e.BLOB_DIR,
       blobTtlMs: e.BLOB_TTL_MS,
       blobQuotaBytes: e.BLOB_QUOTA_BYTES,
+      ...(e.BLOB_S3_BUCKET
+        ? {
+            blobS3: {
+              bucket: e.BLOB_S3_BUCKET,
+              endpoint: e.BLOB_S3_ENDPOINT?.toString().replace(/\/$/, ''),
+              region: e.BLOB_S3_REGION ?? e.AWS_REGION ?? 'us-east-1',
+              prefix: e.BLOB_S3_PREFIX,
+              credentials:
+                e.AWS_ACCESS_KEY_ID && e.AWS_SECRET_ACCESS_KEY
+                  ? { accessKeyId: e.AWS_ACCESS_KEY_ID, secretAccessKey: e.AWS_SECRET_ACCESS_KEY, ...(e.AWS_SESSION_TOKEN ? { sessionToken: e.AWS_SESSION_TOKEN } : {}) }
+                  : undefined,
+            },
+          }
+        : {}),
       blobLinkSecret: e.BLOB_LINK_SECRET
         ? Buffer.from(e.BLOB_LINK_SECRET, 'utf8')
         : Buffer.from(hkdfSync('sha256', e.OPENAI_API_KEY, 'openai-relay', 'blob-link-signing', 32)),
       privacyPolicyText: e.PRIVACY_POLICY_TEXT,
+    },
+    oauth: {
+      enabled: e.MCP_OAUTH === 'on',
+      redirectRules: parseRedirectRules(commaList(e.OAUTH_REDIRECT_HOSTS)),
+      accessTokenTtlS: e.OAUTH_ACCESS_TOKEN_TTL_S,
+      refreshTokenTtlS: e.OAUTH_REFRESH_TOKEN_TTL_S,
     },
   };
 }

@@ -32,10 +32,10 @@ try {
     err instanceof StartupError
       ? e.message
       : e.code === 'EADDRINUSE'
-      ? `port ${config.port} on ${config.host} is already in use: stop the other process or set PORT.`
-      : e.code === 'EACCES'
-        ? `no permission to listen on port ${config.port}: use a port above 1023 or set PORT.`
-        : `${e.message} (check DATABASE_URL, USAGE_DB_PATH, BLOB_DIR and REDIS_URL).`;
+        ? `port ${config.port} on ${config.host} is already in use: stop the other process or set PORT.`
+        : e.code === 'EACCES'
+          ? `no permission to listen on port ${config.port}: use a port above 1023 or set PORT.`
+          : `${e.message} (check DATABASE_URL, USAGE_DB_PATH, BLOB_DIR and REDIS_URL).`;
   console.error(`The relay cannot start: ${hint}`);
   logger.flush();
   process.exit(1);

@@ -8,17 +8,18 @@ import { createApp } from './app.ts';
 import type { RelayConfig } from './config.ts';
 import { errorResponse, RelayError } from './core/errors.ts';
 import { createPassThroughDoor } from './core/fast-path.ts';
-import { createForwarder } from './core/forward.ts';
 import { createGate } from './core/gate.ts';
-import { loadContract } from './actions/action-schema.ts';
 import { createBlobLinks } from './actions/blob-links.ts';
-import { createLocalBlobStore } from './actions/blob-store.ts';
-import type { ActionDeps } from './actions/context.ts';
-import { createFileRefFetcher } from './actions/file-refs.ts';
-import { createOpenAIClient } from './actions/openai-client.ts';
+import type { ActionServices } from './actions/context.ts';
+import { createFileRefFetcher } from './actions/file-fetch.ts';
+import { openBlobStore } from './actions/open-blob-store.ts';
+import { createOAuth, type OAuthOverrides } from './auth/oauth/index.ts';
 import { createOps, type Ops } from './ops/index.ts';
 import type { Logger } from './core/logger.ts';
 import { checkStorage, describeSetup } from './startup.ts';
+import { createOpenAIClients } from './upstream/client.ts';
+import { createForwarder } from './upstream/forward/index.ts';
+import { createUpstreamPolicy } from './upstream/policy.ts';
 
 export interface RunningRelay {
   server: Server;
@@ -37,17 +38,23 @@ export interface RunningRelay {
 export interface RelayOverrides {
   /** DNS for openaiFileIdRefs hosts (tests answer with fixed public addresses instead of asking DNS). */
   resolveFileHost?: (hostname: string) => Promise<string[]>;
+  /** OAuth for /mcp: DNS of client metadata documents, clock, Postgres schema (tests). */
+  oauth?: OAuthOverrides;
 }
 
 export async function startRelay(config: RelayConfig, logger: Logger, overrides: RelayOverrides = {}): Promise<RunningRelay> {
+  // Before anything opens: every local path the relay writes to, named in the refusal.
   checkStorage(config);
-  const ops = await createOps(config, logger);
-  const forwarder = createForwarder(config, ops);
   const { actions: a } = config;
-  const blobs = createLocalBlobStore({ dir: a.blobDir, ttlMs: a.blobTtlMs, quotaBytes: a.blobQuotaBytes });
-  const actions: ActionDeps = {
+  // First: an unreachable S3 bucket stops start-up before any ledger or Redis connection is open.
+  const blobs = await openBlobStore(a, logger);
+  const ops = await createOps(config, logger);
+  // Every call to OpenAI, forwarded or the relay's own, under one policy.
+  const policy = createUpstreamPolicy(config, ops, logger);
+  const forwarder = createForwarder(config, policy, ops);
+  const actions: ActionServices = {
     config,
-    openai: createOpenAIClient(config),
+    clients: createOpenAIClients(policy),
     blobs,
     links: createBlobLinks({ secret: a.blobLinkSecret, ttlMs: a.blobTtlMs }),
     fetcher: createFileRefFetcher({
@@ -58,9 +65,10 @@ export async function startRelay(config: RelayConfig, logger: Logger, overrides:
       resolve: overrides.resolveFileHost,
     }),
   };
-  const gate = createGate(config, ops);
-  const app = createApp(config, { forwarder, ops, gate, logger, actions, contract: loadContract() });
-  const passThrough = createPassThroughDoor(config, { forwarder, gate, ops });
+  const oauth = await createOAuth(config, logger, overrides.oauth);
+  const gate = createGate(config, ops, oauth);
+  const app = createApp(config, { forwarder, ops, gate, logger, actions, oauth });
+  const passThrough = createPassThroughDoor(config, { forwarder, gate, ops, logger });
   const metricsServer = config.ops.metricsPort ? await serveMetrics(ops, config.host, config.ops.metricsPort) : undefined;
   return new Promise<RunningRelay>((resolve, reject) => {
     // Requests @hono/node-server itself refuses (a backslash in the path, a bad Host) still get the
@@ -117,6 +125,7 @@ export async function startRelay(config: RelayConfig, logger: Logger, overrides:
               forwarder.close();
               blobs.close();
               metricsServer?.close();
+              await oauth?.close();
               await written;
               // Every finished request's row is queued by now: write them all, then close the stores.
               await ops.close();

@@ -48,11 +48,12 @@ export function probeWritableDir(variable: string, dir: string): void {
 }
 
 /**
- * Every place the relay writes to, checked before anything opens: BLOB_DIR, and for the SQLite ledger
+ * Every place the relay writes to, checked before anything opens: BLOB_DIR (unless the blobs live in
+ * S3, whose bucket the blob store checks itself), and for the SQLite ledger
  * the file's directory (SQLite writes its -wal and -shm files beside it) and the file if it exists.
  */
 export function checkStorage(config: RelayConfig): void {
-  probeWritableDir('BLOB_DIR', config.actions.blobDir);
+  if (!config.actions.blobS3) probeWritableDir('BLOB_DIR', config.actions.blobDir);
   const { ops } = config;
   if (!ops.ledger || ops.databaseUrl || ops.usageDbPath === ':memory:') return;
   const file = resolve(ops.usageDbPath);
@@ -81,7 +82,7 @@ export function describeSetup(config: RelayConfig): Record<string, string> {
         ? `postgresql ${safeLocation(ops.databaseUrl)}`
         : `sqlite ${ops.usageDbPath === ':memory:' ? ':memory:' : resolve(ops.usageDbPath)}`,
     limiter: ops.redisUrl ? `redis ${safeLocation(ops.redisUrl)}` : 'memory',
-    blobs: resolve(config.actions.blobDir),
+    blobs: config.actions.blobS3 ? `s3 ${config.actions.blobS3.bucket}` : resolve(config.actions.blobDir),
     auth: config.relayAuth ? `${config.relayKeys.length} relay key(s)` : 'off',
   };
 }

@@ -10,35 +10,30 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { operations } from '../generated/routes.ts';
-import {
-  ACTION_INFO_DESCRIPTION,
-  ActionSchemaError,
-  actionOperations,
-  actionServerUrl,
-  buildActionSchema,
-  buildFullSchema,
-  createDocumentCache,
-  GPT_ACTION_LIMITS,
-  HTTP_METHODS,
-  loadContract,
-  type OpenApiDocument,
-} from '../src/actions/action-schema.ts';
-import { LINT_RULES, lintActionSchema, type LintRule } from '../src/actions/lint-action.ts';
-import type { RelayEnv } from '../src/app.ts';
+import { ACTION_INFO_DESCRIPTION, ActionSchemaError, actionOperations, buildActionSchema, type OpenApiDocument } from '../scripts/generate/action-schema.ts';
+import { buildFullSchema, documentJson, documentYaml, emitDocuments } from '../scripts/generate/emit-documents.ts';
+import { buildTools } from '../scripts/generate/mcp-tools.ts';
+import { HTTP_METHODS, loadSpec } from '../scripts/generate/spec.ts';
+import { GPT_ACTION_LIMITS } from '../scripts/lint-action/limits.ts';
+import { lintActionSchema } from '../scripts/lint-action/lint.ts';
+import { LINT_RULES, type LintRule } from '../scripts/lint-action/rules.ts';
+import type { RelayEnv } from '../src/core/env.ts';
 import { loadConfig } from '../src/config.ts';
+import { actionServerUrl } from '../src/http/server-url.ts';
+import { createDocumentCache, loadGeneratedDocuments } from '../src/routes/document-cache.ts';
 import { DOCUMENT_PATHS, registerDocumentRoutes } from '../src/routes/documents.ts';
 
 /**
- * The served documents: the GPT Action schema built from schemas/openapi.yaml (by the x-relay.action
- * mark), its lint (one rule per requirement of gpt-actions.md), the full schema, the server URL, and the
- * public routes that serve them. Fixtures: test/fixtures/action-lint/.
+ * The served documents: the GPT Action schema the generator builds from schemas/openapi.yaml (by the
+ * x-relay.action mark), its lint (one rule per GPT Action requirement), the full schema, the server URL,
+ * and the public routes that serve them. Fixtures: test/fixtures/action-lint/.
  */
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/action-lint/${name}`, import.meta.url));
-const SCRIPT = fileURLToPath(new URL('../scripts/lint-action.ts', import.meta.url));
+const SCRIPT = fileURLToPath(new URL('../scripts/lint-action/main.ts', import.meta.url));
 const SERVER = 'https://relay.example.com';
 
-const contract = loadContract();
+const contract = loadSpec();
 const served = buildActionSchema(contract, { serverUrl: SERVER });
 const clone = <T>(value: T): T => structuredClone(value);
 
@@ -105,10 +100,12 @@ describe('the action schema served from schemas/openapi.yaml', () => {
     expect(Object.keys(served.paths['/v1/proxy'].post.responses['200'].content)).toEqual(['application/json']);
   });
 
-  test('does not mutate the contract, and the contract is frozen', () => {
-    expect(Object.isFrozen(contract)).toBe(true);
-    expect(contract.paths['/v1/proxy'].post['x-relay'].action).toEqual({ consequential: true });
-    expect(loadContract()).toBe(contract);
+  test('the builders never mutate the spec (a deeply frozen spec builds the same documents)', () => {
+    const frozen = deepFreeze(loadSpec());
+    expect(buildActionSchema(frozen, { serverUrl: SERVER })).toEqual(served);
+    expect(buildFullSchema(frozen, { serverUrl: SERVER })).toEqual(buildFullSchema(contract, { serverUrl: SERVER }));
+    expect(buildTools(frozen)).toEqual(buildTools(contract));
+    expect(frozen.paths['/v1/proxy'].post['x-relay'].action).toEqual({ consequential: true });
   });
 
   test('npm run lint:action (the script) exits 0 with an OK line', async () => {
@@ -133,7 +130,7 @@ describe('the full schema', () => {
 // ------------------------------------------------------------------ building from a fixture contract
 
 describe('buildActionSchema on test/fixtures/action-lint/contract.yaml', () => {
-  const small = loadContract(fixture('contract.yaml'));
+  const small = loadSpec(fixture('contract.yaml'));
   const doc = buildActionSchema(small, { serverUrl: SERVER });
   const getThing = doc.paths['/v1/things/{thing_id}'].get;
 
@@ -572,7 +569,7 @@ describe('lintActionSchema', () => {
     const ok = await run('--spec', fixture('contract.yaml'));
     expect(ok.code).toBe(0);
     expect(ok.stdout).toMatch(/\(2 operations\)/);
-    const broken = clone(loadContract(fixture('contract.yaml')));
+    const broken = clone(loadSpec(fixture('contract.yaml')));
     broken.paths['/v1/things'].post.description = long(301);
     const dir = mkdtempSync(join(tmpdir(), 'lint-action-'));
     try {
@@ -621,37 +618,71 @@ describe('actionServerUrl', () => {
 });
 
 describe('createDocumentCache', () => {
+  const docOf = (rendered: { json: string }) => JSON.parse(rendered.json) as OpenApiDocument;
+
   test('renders once per server URL and swaps only the server', () => {
-    const cache = createDocumentCache(contract, 2);
+    const cache = createDocumentCache(undefined, 2);
     const a = cache.action('https://a.example.com');
     expect(cache.action('https://a.example.com')).toBe(a);
-    expect(a.doc.servers).toEqual([{ url: 'https://a.example.com' }]);
+    expect(docOf(a).servers).toEqual([{ url: 'https://a.example.com' }]);
     expect(parse(a.yaml)).toEqual(JSON.parse(a.json));
     expect(a.yaml).not.toMatch(/^\s*[^#\n]*[&*]a\d+\b/m);
-    const { servers: _s1, ...restA } = a.doc;
+    const { servers: _s1, ...restA } = docOf(a);
     const { servers: _s2, ...restServed } = served;
     expect(restA).toEqual(restServed);
     cache.action('https://b.example.com');
     cache.action('https://c.example.com');
     expect(cache.action('https://a.example.com')).not.toBe(a); // evicted: at most 2 kept
-    expect(cache.full('https://a.example.com').doc.servers).toEqual([{ url: 'https://a.example.com' }]);
+    expect(docOf(cache.full('https://a.example.com')).servers).toEqual([{ url: 'https://a.example.com' }]);
   });
 
   test('the text swaps in any server URL faithfully (IPv6, paths, YAML-special characters)', () => {
-    const cache = createDocumentCache(contract);
+    const cache = createDocumentCache();
     for (const url of ['http://[::1]:8000', 'https://relay.example.com/a%20b/c#x: y', 'https://relay.example.com/- [x]']) {
       for (const rendered of [cache.action(url), cache.full(url)]) {
-        expect(rendered.doc.servers).toEqual([{ url }]);
-        expect(JSON.parse(rendered.json)).toEqual(rendered.doc);
-        expect(parse(rendered.yaml)).toEqual(rendered.doc);
+        const doc = docOf(rendered);
+        expect(doc.servers).toEqual([{ url }]);
+        expect(parse(rendered.yaml)).toEqual(doc);
       }
     }
   });
 
-  test('fails at start-up on a contract that cannot make an action schema', () => {
+  // The served text is exactly what serializing the builders' documents gives, byte for byte: generating
+  // them ahead of time changed nothing a GPT or an SDK generator reads.
+  test.each(['https://relay.example.com', 'http://127.0.0.1:8000', 'http://[::1]:8000', 'https://relay.example.com/a%20b/c#x: y'])(
+    'served JSON and YAML at %s equal the builders\' documents serialized',
+    (url) => {
+      const cache = createDocumentCache();
+      const action = buildActionSchema(contract, { serverUrl: url });
+      const full = buildFullSchema(contract, { serverUrl: url });
+      expect(cache.action(url).json).toBe(documentJson(action));
+      expect(cache.action(url).yaml).toBe(documentYaml(action));
+      expect(cache.full(url).json).toBe(documentJson(full));
+      expect(cache.full(url).yaml).toBe(documentYaml(full));
+    },
+  );
+
+  test('a document whose placeholder is missing is still served right (serialized from the parsed text)', () => {
+    const texts = loadGeneratedDocuments();
+    const odd = { action: texts.action.replace('https://served-server-url.invalid', 'https://elsewhere.invalid'), full: texts.full };
+    const rendered = createDocumentCache(odd).action(SERVER);
+    expect(docOf(rendered).servers).toEqual([{ url: SERVER }]);
+    expect(parse(rendered.yaml).servers).toEqual([{ url: SERVER }]);
+  });
+
+  test('a spec that cannot make an action schema fails at generate time, not at start-up', () => {
     const bad = clone(contract);
     bad.paths['/v1/proxy'].post.description = long(301);
-    expect(() => createDocumentCache(bad)).toThrow(ActionSchemaError);
+    expect(() => emitDocuments(bad)).toThrow(ActionSchemaError);
+  });
+
+  test('a spec that has the placeholder as a value itself cannot be generated (the relay could not fill in its URL)', () => {
+    const mentioned = clone(contract);
+    mentioned.info.description = 'See https://served-server-url.invalid';
+    expect(() => emitDocuments(mentioned)).not.toThrow(); // only a whole JSON string or a YAML `url:` value could collide
+    const bad = clone(contract);
+    bad.info['x-logo'] = { url: 'https://served-server-url.invalid' };
+    expect(() => emitDocuments(bad)).toThrow(/mentions https:\/\/served-server-url\.invalid/);
   });
 });
 
@@ -670,7 +701,7 @@ describe('document routes', () => {
       c.set('requestId', 'req_test_documents');
       await next();
     });
-    registerDocumentRoutes(app, config, contract);
+    registerDocumentRoutes(app, config);
     await new Promise<void>((resolve) => {
       server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info: AddressInfo) => {
         port = info.port;
@@ -786,7 +817,7 @@ describe('document routes', () => {
   test('GET /privacy without configured text: what the relay stores', async () => {
     const config = loadConfig({ OPENAI_API_KEY: 'sk-test-documents-0123456789', RELAY_AUTH: 'off' });
     const app = new OpenAPIHono<RelayEnv>();
-    registerDocumentRoutes(app, config, contract);
+    registerDocumentRoutes(app, config);
     const html = await (await app.request('/privacy')).text();
     expect(html).toContain('at most 1 hour');
     expect(html).toMatch(/request logs/);
@@ -819,3 +850,11 @@ describe('document routes', () => {
     for (const path of DOCUMENT_PATHS) expect((await fetch(base + path)).status, path).toBe(200);
   });
 });
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseEnv } from 'node:util';
 import { afterAll, describe, expect, test } from 'vitest';
-import { findDocumentedSecrets } from '../scripts/documented-secrets.ts';
+import { findDocumentedSecrets } from '../scripts/generate/emit-documented-secrets.ts';
 import { ConfigError, loadConfig, normalizeUpstreamBase } from '../src/config.ts';
 
 /** Start-up configuration: every mistake refused with a sentence a person can act on. */

@@ -2,14 +2,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { delay, http, HttpResponse } from 'msw';
 import { describe, expect, test } from 'vitest';
-import {
-  checkFileRefs,
-  createFileRefFetcher,
-  hostMatcher,
-  isForbiddenAddress,
-  pinnedLookup,
-  type FileRefFetcherOptions,
-} from '../src/actions/file-refs.ts';
+import { createFileRefFetcher, type FileRefFetcherOptions } from '../src/actions/file-fetch.ts';
+import { checkFileRefs } from '../src/actions/file-refs.ts';
+import { hostMatcher, isForbiddenAddress, pinnedLookup } from '../src/core/net-policy.ts';
 import { mimeAccepted, sniffMime } from '../src/actions/sniff.ts';
 import { RelayError } from '../src/core/errors.ts';
 import { useMockOpenAI } from './helpers/mock-openai.ts';

@@ -105,7 +105,7 @@ describe.concurrent('README quick start', () => {
 });
 
 describe('the docs', () => {
-  const docs = ['README.md', ...readdirSync(join(REPO_ROOT, 'docs')).map((f) => `docs/${f}`)];
+  const docs = ['README.md', ...readdirSync(join(REPO_ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
 
   test.each(docs)('every relative link of %s points at a file that exists', (file) => {
     const text = readFileSync(join(REPO_ROOT, file), 'utf8');

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { createBlobLinks } from '../src/actions/blob-links.ts';
-import { createLocalBlobStore } from '../src/actions/blob-store.ts';
+import { createLocalBlobStore } from '../src/actions/blob-store-local.ts';
 import { useRelay } from './helpers/relay.ts';
 
 /**

@@ -243,16 +243,16 @@ describe('response headers (OpenAI → caller)', () => {
       error: { message: `Incorrect API key provided: ${OPENAI_KEY}. You can find your API key at https://platform.openai.com.`, type: 'invalid_request_error', param: null, code: 'invalid_api_key' },
     });
     respond = (_req, res) => {
-      res.writeHead(401, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(errorBody), 'x-request-id': 'req_up_401' });
+      res.writeHead(403, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(errorBody), 'x-request-id': 'req_up_403' });
       res.end(errorBody);
     };
     const res = await raw(relay.url, { path: '/v1/models', headers: { authorization: `Bearer ${RELAY_KEY}` } });
-    expect(res.status).toBe(401);
+    expect(res.status).toBe(403);
     expect(res.body).not.toContain(OPENAI_KEY);
     const parsed = JSON.parse(res.body);
     expect(parsed.error.code).toBe('invalid_api_key');
     expect(parsed.error.message).toContain('Incorrect API key provided');
-    expect(res.headers['x-request-id']).toBe('req_up_401');
+    expect(res.headers['x-request-id']).toBe('req_up_403');
     expect(Number(res.headers['content-length'])).toBe(Buffer.byteLength(res.body));
   });
 

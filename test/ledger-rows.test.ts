@@ -1,7 +1,8 @@
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { describe, expect, test } from 'vitest';
-import { createLedger, sqliteRowValues, type LedgerStore, type UsageRow } from '../src/ops/ledger.ts';
+import { createLedger } from '../src/ops/ledger.ts';
+import { sqliteRowValues, type LedgerStore, type UsageRow } from '../src/ops/ledger-values.ts';
 import { decodePackedRows, PackedRows, unpackRows, type CleanRow } from '../src/ops/ledger-rows.ts';
 
 /** Usage rows packed outside the JS heap while they wait for their batch (ops/ledger-rows.ts). */

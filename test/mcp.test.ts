@@ -7,10 +7,12 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { http, HttpResponse } from 'msw';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { mcpTools } from '../generated/mcp-tools.ts';
 import { operations } from '../generated/routes.ts';
-import { loadContract } from '../src/actions/action-schema.ts';
+import { buildTools, McpToolError, type McpTool } from '../scripts/generate/mcp-tools.ts';
+import { loadSpec } from '../scripts/generate/spec.ts';
+import { actionHandlers } from '../src/actions/index.ts';
 import { createMcpTools } from '../src/mcp/server.ts';
-import { buildToolList, McpToolError, type McpTool } from '../src/mcp/tools.ts';
 import type { RunningRelay } from '../src/server.ts';
 import { OPENAI_BASE, useMockOpenAI } from './helpers/mock-openai.ts';
 import { OPENAI_KEY, PUBLIC_FILE_HOST_DNS, RELAY_KEY, RELAY_KEY_2, startTestRelay, type TestRelay } from './helpers/relay.ts';
@@ -93,6 +95,8 @@ describe('initialize and tools/list', () => {
     const actions = operations.filter((o) => o.action).map((o) => o.operationId);
     expect(tools.map((t) => t.name).sort()).toEqual([...actions].sort());
     expect(tools).toHaveLength(15);
+    // What the client receives is the generator's tool list, field for field.
+    expect(JSON.parse(JSON.stringify(tools))).toEqual(JSON.parse(JSON.stringify(buildTools(loadSpec()).map((e) => e.tool))));
     for (const tool of tools) {
       const op = operations.find((o) => o.operationId === tool.name)!;
       const route = op.route as { summary?: string; description?: string };
@@ -335,13 +339,18 @@ describe('tools/call runs the action handlers', () => {
     await expect(client.callTool({ name: 'deleteEverything', arguments: {} })).rejects.toThrow(/Unknown tool: deleteEverything/);
   });
 
-  test('requests are recorded like any other: a log line per HTTP request with the key label', async () => {
+  test('requests are recorded like any other: a log line per HTTP request with the key label, under the MCP method or the tool', async () => {
+    const before = relay.logs.length;
+    server.use(http.get(`${OPENAI_BASE}/v1/models`, () => HttpResponse.json({ object: 'list', data: [] })));
     await client.listTools();
-    const lines = relay.logs.map((l) => JSON.parse(l)).filter((l) => l.msg === 'request' && l.op === '/mcp');
-    expect(lines.length).toBeGreaterThan(3);
+    await call(client, 'relayProxy', { method: 'GET', path: '/v1/models' });
+    await client.callTool({ name: 'deleteEverything', arguments: {} }).catch(() => {});
+    const lines = relay.logs.slice(before).map((l) => JSON.parse(l)).filter((l) => l.msg === 'request');
+    expect(lines.map((l) => l.op)).toEqual(['mcp:tools/list', 'relayProxy', 'mcp:tools/call']);
     expect(lines.every((l) => l.key === 'key-1')).toBe(true);
-    // One line per HTTP request.
+    // One line per HTTP request, never under the path.
     expect(new Set(lines.map((l) => l.reqId)).size).toBe(lines.length);
+    expect(relay.logs.map((l) => JSON.parse(l)).filter((l) => l.op === '/mcp')).toEqual([]);
   });
 });
 
@@ -405,17 +414,12 @@ describe('HTTP: auth, limits, methods', () => {
 });
 
 describe('the tool list is generated from the spec', () => {
-  const fixtureOps = [
-    { operationId: 'listThings', method: 'get', path: '/v1/things' },
-    { operationId: 'createThing', method: 'post', path: '/v1/things' },
-    { operationId: 'getThing', method: 'get', path: '/v1/things/{thing_id}' },
-    { operationId: 'searchThing', method: 'post', path: '/v1/things/{thing_id}/search' },
-  ];
-  const contract = () => structuredClone(loadContract(fixture('contract.yaml'))) as any;
+  const contract = () => structuredClone(loadSpec(fixture('contract.yaml'))) as any;
+  const buildToolList = (spec: object) => buildTools(spec).map((entry) => entry.tool);
   const byName = (tools: McpTool[]) => new Map(tools.map((t) => [t.name, t]));
 
   test('a fixture contract: one tool per marked operation, schemas resolved and merged', () => {
-    const tools = buildToolList(contract(), fixtureOps);
+    const tools = buildToolList(contract());
     expect(tools.map((t) => t.name)).toEqual(['createThing', 'getThing', 'searchThing']);
     const [create, get, search] = tools;
     expect(create.description).toBe('Creates a thing from a tree of parts.');
@@ -439,47 +443,61 @@ describe('the tool list is generated from the spec', () => {
   });
 
   test('flipping, removing or adding a mark changes the list accordingly', () => {
-    const base = byName(buildToolList(contract(), fixtureOps));
+    const base = byName(buildToolList(contract()));
 
     const flipped = contract();
     flipped.paths['/v1/things'].post['x-relay'].action.consequential = false;
-    const afterFlip = byName(buildToolList(flipped, fixtureOps));
+    const afterFlip = byName(buildToolList(flipped));
     expect(base.get('createThing')!.annotations.destructiveHint).toBe(true);
     expect(afterFlip.get('createThing')!.annotations.destructiveHint).toBe(false);
 
     const removed = contract();
     delete removed.paths['/v1/things/{thing_id}'].get['x-relay'].action;
-    expect([...byName(buildToolList(removed, fixtureOps)).keys()]).toEqual(['createThing', 'searchThing']);
+    expect([...byName(buildToolList(removed)).keys()]).toEqual(['createThing', 'searchThing']);
 
     const added = contract();
     added.paths['/v1/things'].get['x-relay'].action = { consequential: false };
-    const afterAdd = byName(buildToolList(added, fixtureOps));
+    const afterAdd = byName(buildToolList(added));
     expect([...afterAdd.keys()]).toEqual(['listThings', 'createThing', 'getThing', 'searchThing']);
     expect(afterAdd.get('listThings')!.inputSchema.properties.limit).toEqual({ type: 'integer', minimum: 1, description: 'How many.' });
 
     const malformed = contract();
     malformed.paths['/v1/things'].get['x-relay'].action = true;
-    expect(() => buildToolList(malformed, fixtureOps)).toThrow(McpToolError);
-    expect(() => buildToolList(contract(), fixtureOps.slice(0, 2))).toThrow(/route table has no operation getThing/);
+    expect(() => buildToolList(malformed)).toThrow(McpToolError);
+    const multipart = contract();
+    multipart.paths['/v1/things'].post.requestBody.content = { 'multipart/form-data': { schema: { type: 'object', properties: {} } } };
+    expect(() => buildToolList(multipart)).toThrow(/POST \/v1\/things: an action operation takes a JSON body/);
   });
 
-  test('the real contract: marks decide the list, and a spec the route table does not match fails at start-up', () => {
-    const real = structuredClone(loadContract()) as any;
-    expect(buildToolList(real, operations).map((t) => t.name)).toEqual(operations.filter((o) => o.action).map((o) => o.operationId).sort((a, b) => order(a) - order(b)));
+  test('the real spec: marks decide the list, and generated/mcp-tools.ts is exactly what it makes', () => {
+    const real = structuredClone(loadSpec()) as any;
+    expect(buildTools(real)).toEqual(mcpTools);
+    expect(buildToolList(real).map((t) => t.name)).toEqual(operations.filter((o) => o.action).map((o) => o.operationId).sort((a, b) => order(a) - order(b)));
     real.paths['/v1/actions/images/generations'].post['x-relay'].action.consequential = false;
     delete real.paths['/v1/actions/videos/{video_id}'].get['x-relay'].action;
-    const tools = byName(buildToolList(real, operations));
+    const tools = byName(buildToolList(real));
     expect(tools.get('generateActionImage')!.annotations.destructiveHint).toBe(false);
     expect(tools.has('getActionVideo')).toBe(false);
     expect(tools.size).toBe(14);
-    // The served set must match the generated route table (npm run generate), or the relay does not start.
-    expect(() => createMcpTools(real)).toThrow(/run npm run generate/);
-    expect(() => createMcpTools(loadContract())).not.toThrow();
+  });
+
+  test('the served tools join the route table and the handlers by operationId, with no second derivation', () => {
+    const { list, byName: served } = createMcpTools();
+    expect(list).toEqual(mcpTools.map((e) => e.tool));
+    for (const [name, entry] of served) {
+      expect(entry.operation.operationId).toBe(name);
+      expect([entry.layout.method, entry.layout.path]).toEqual([entry.operation.method, entry.operation.path]);
+      expect(entry.operation.action, name).not.toBeNull();
+      expect(Boolean(entry.handler), name).toBe(name !== 'relayProxy' && Object.hasOwn(actionHandlers, name));
+    }
+    expect([...served.keys()].sort()).toEqual(operations.filter((o) => o.action).map((o) => o.operationId).sort());
+    // A tool list that names an operation the route table lacks is a stale generated/ and stops the MCP door.
+    expect(() => createMcpTools([{ ...mcpTools[0], layout: { ...mcpTools[0].layout, operationId: 'noSuchOperation' } }])).toThrow(/run npm run generate/);
   });
 });
 
 /** Document order of the action operations in schemas/openapi.yaml. */
+const specOrder = Object.values(loadSpec().paths as Record<string, Record<string, any>>).flatMap((item) => Object.values(item).map((op) => op?.operationId));
 function order(operationId: string): number {
-  const ids = Object.values(loadContract().paths as Record<string, Record<string, any>>).flatMap((item) => Object.values(item).map((op) => op?.operationId));
-  return ids.indexOf(operationId);
+  return specOrder.indexOf(operationId);
 }

@@ -49,7 +49,7 @@ describe('redaction of upstream error bodies', () => {
   });
   afterAll(() => relay.shutdown());
 
-  test.each([400, 401, 403, 404, 409, 422, 429, 500, 502, 503])('an upstream %i whose JSON body echoes the OpenAI key: status kept, key redacted, body otherwise intact', async (status) => {
+  test.each([400, 403, 404, 409, 422, 429, 500, 502, 503])('an upstream %i whose JSON body echoes the OpenAI key: status kept, key redacted, body otherwise intact', async (status) => {
     const body = {
       error: { message: `Incorrect API key provided: ${OPENAI_KEY}. You can find your API key at https://platform.openai.com.`, type: 'invalid_request_error', param: OPENAI_KEY, code: 'invalid_api_key' },
     };
@@ -92,19 +92,40 @@ describe('redaction of upstream error bodies', () => {
     expect(text).toContain(' then again ');
   });
 
-  test('through the proxy too: an upstream 401 echoing the key → 401, key redacted, no upstream header carrying it', async () => {
+  test('an upstream 401 is the relay\'s own key refused: 502 upstream_auth_failed, nothing of the upstream answer, an error line', async () => {
+    server.use(
+      mswHttp.post(`${OPENAI_BASE}/v1/moderations`, ({ request }) =>
+        HttpResponse.json(
+          { error: { message: `Incorrect API key provided: ${request.headers.get('authorization')?.slice(7)}.`, type: 'invalid_request_error', param: null, code: 'invalid_api_key' } },
+          { status: 401, headers: { 'x-request-id': 'req_up_401' } },
+        ),
+      ),
+    );
+    const res = await relay.call('/v1/moderations', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"input":"x"}' });
+    expect(res.status).toBe(502);
+    const seen = await visible(res);
+    expectNoSecret(seen, 'the answer');
+    expect(JSON.parse(seen.slice(seen.indexOf('{'))).error).toMatchObject({ code: 'upstream_auth_failed', type: 'upstream_error' });
+    expect(seen).toMatch(/OpenAI refused the relay's server key/);
+    expect(seen).not.toContain('Incorrect API key provided');
+    const line = relay.logs.map((l) => JSON.parse(l)).find((l) => l.level === 50 && /server key/.test(l.msg));
+    expect(line, 'an error line for the operator').toBeTruthy();
+    expectNoSecret(relay.logs.join('\n'), 'the logs');
+  });
+
+  test('through the proxy too: an upstream 401 echoing the key → 502 upstream_auth_failed, no upstream header carrying it', async () => {
     openAIHandlers();
     const res = await relay.call('/v1/proxy', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ method: 'POST', path: '/v1/embeddings', body: { input: 'x' } }),
     });
-    expect(res.status).toBe(401);
+    expect(res.status).toBe(502);
     expect(res.headers.get('set-cookie')).toBeNull();
     expect(res.headers.get('x-echo-key')).toBeNull();
     const seen = await visible(res);
     expectNoSecret(seen, 'the proxy answer');
-    expect(seen).toContain('Incorrect API key provided');
+    expect(seen).toContain('upstream_auth_failed');
   });
 });
 
@@ -190,14 +211,14 @@ describe('logs and answers after a mix of traffic', () => {
         const proxied = await see(fetch(`${relay.url}/v1/proxy`, { method: 'POST', headers: { ...headers, ...json }, body: '{"method":"GET","path":"/v1/models"}' }));
         expect(proxied).toBe(401);
       }
-      // Upstream errors: a 401 and a 500 that echo the key, a plain 404.
-      expect(await see(relay.call('/v1/embeddings', { method: 'POST', headers: json, body: '{"input":"x"}' }))).toBe(401);
+      // Upstream errors: a 401 (the server key refused: 502) and a 500 that echo the key, a plain 404.
+      expect(await see(relay.call('/v1/embeddings', { method: 'POST', headers: json, body: '{"input":"x"}' }))).toBe(502);
       expect(await see(relay.call('/v1/chat/completions', { method: 'POST', headers: json, body: '{"model":"gpt-5","messages":[]}' }))).toBe(500);
       expect(await see(relay.call('/v1/files/file-1'))).toBe(404);
       // Proxy: a success, an upstream error, refusals.
       const proxy = (envelope: unknown) => relay.call('/v1/proxy', { method: 'POST', headers: json, body: JSON.stringify(envelope) });
       expect(await see(proxy({ method: 'GET', path: '/v1/models' }))).toBe(200);
-      expect(await see(proxy({ method: 'POST', path: '/v1/embeddings', body: { input: 'x' } }))).toBe(401);
+      expect(await see(proxy({ method: 'POST', path: '/v1/embeddings', body: { input: 'x' } }))).toBe(502);
       expect(await see(proxy({ method: 'GET', path: '/v1/organization/admin_api_keys' }))).toBe(403);
       expect(await see(proxy({ method: 'GET', path: '/v1/../organization/users' }))).toBe(400);
       expect(await see(relay.call('/v1/proxy', { method: 'POST', headers: json, body: '{not json' }))).toBe(400);

@@ -341,11 +341,12 @@ describe('fault 6: honest status codes, real upstream calls', () => {
     expect(upstream.map((r) => `${r.method} ${r.url.pathname}`)).toEqual(['GET /v1/models']);
   });
 
-  test('/v1/models upstream 401 stays a 401 (no stub hiding it)', async () => {
+  test('/v1/models upstream 401 is an honest 502 upstream_auth_failed (no stub hiding it, and not blamed on the caller\'s key)', async () => {
     server.use(mswHttp.get(`${OPENAI_BASE}/v1/models`, () => HttpResponse.json({ error: { message: 'bad key', type: 'invalid_request_error', param: null, code: 'invalid_api_key' } }, { status: 401 })));
     const res = await relay.call('/v1/models');
-    expect(res.status).toBe(401);
-    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('invalid_api_key');
+    expect(res.status).toBe(502);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('upstream_auth_failed');
+    expect(upstream.map((r) => `${r.method} ${r.url.pathname}`)).toEqual(['GET /v1/models']);
   });
 });
 

@@ -1,7 +1,7 @@
 import vm from 'node:vm';
 import { describe, expect, test } from 'vitest';
 import { loadConfig } from '../src/config.ts';
-import { createStreamMemory } from '../src/core/stream-memory.ts';
+import { createStreamMemory } from '../src/upstream/stream-memory.ts';
 
 /** The forwarding core's young-generation collections for streamed bodies (core/stream-memory.ts). */
 describe('stream memory', () => {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { createUsageTap, type UsageInfo } from '../src/ops/usage-tap.ts';
+import { createUsageTap, type UsageInfo } from '../src/upstream/usage-tap/index.ts';
 
 function run(contentType: string | undefined, chunks: (string | Buffer)[], opts?: Parameters<typeof createUsageTap>[1]): UsageInfo | undefined {
   const tap = createUsageTap(contentType, opts);

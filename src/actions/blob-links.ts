@@ -32,7 +32,8 @@ export function createBlobLinks(opts: { secret: Buffer; ttlMs: number; now?: () 
 
   return {
     url(baseUrl, blob) {
-      const expiresSec = Math.floor((now() + opts.ttlMs) / 1000);
+      // A link lives as long as its blob (created at the start of a long write, on S3), never longer.
+      const expiresSec = Math.floor((Math.min(now(), blob.createdAt) + opts.ttlMs) / 1000);
       const expires = String(expiresSec);
       const base = baseUrl.replace(/\/+$/, '');
       const signature = sign(blob.id, expires).toString('base64url');

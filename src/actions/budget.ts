@@ -96,22 +96,3 @@ export function fitPage<T extends { id: string }>(items: T[], upstreamHasMore: b
     ...(fitted.truncated ? { truncated: true } : {}),
   };
 }
-
-/**
- * An OpenAI answer shortened to fit an action: `truncated: true`, and for an OpenAI list (`data`,
- * `has_more`, `last_id`) the cursor fields follow the items kept, so `after=<last_id>` pages on.
- */
-export function fitUpstreamAnswer(value: unknown): { value: unknown; truncated: boolean } {
-  const itemsBefore = Array.isArray((value as { data?: unknown })?.data) ? (value as { data: unknown[] }).data.length : undefined;
-  const fitted = fitActionAnswer(value);
-  const out = fitted.value as Record<string, unknown> | null;
-  if (!fitted.truncated || !out || typeof out !== 'object' || Array.isArray(out)) return fitted;
-  out.truncated = true;
-  const data = out.data;
-  if (Array.isArray(data) && itemsBefore !== undefined && data.length < itemsBefore) {
-    out.has_more = true;
-    const lastId = (data[data.length - 1] as { id?: unknown } | undefined)?.id;
-    if (typeof lastId === 'string') out.last_id = lastId;
-  }
-  return fitted;
-}

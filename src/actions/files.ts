@@ -1,3 +1,4 @@
+import type { components } from '../../generated/openapi-types.ts';
 import { RelayError } from '../core/errors.ts';
 import { blobLink, type ActionHandler } from './context.ts';
 import { fitPage } from './budget.ts';
@@ -19,18 +20,12 @@ const EXTENSION_TYPES: Record<string, string> = {
 };
 const typeFromName = (name: string) => EXTENSION_TYPES[name.split('.').pop()?.toLowerCase() ?? ''] ?? 'application/octet-stream';
 
-interface FileObject {
-  id: string;
-  filename?: string;
-  bytes?: number;
-  purpose?: string;
-  created_at?: number;
-}
+type FileObject = components['schemas']['FileObject'];
 const summary = (f: FileObject) => ({ id: f.id, filename: f.filename, bytes: f.bytes, purpose: f.purpose, created_at: f.created_at });
 
-export const uploadActionFiles: ActionHandler = async (call, deps) => {
+export const uploadActionFiles: ActionHandler<'uploadActionFiles'> = async (call, deps) => {
   const refs = checkFileRefs(call.body.openaiFileIdRefs);
-  const purpose: string = call.body.purpose ?? 'user_data';
+  const purpose = call.body.purpose ?? 'user_data';
   // Every link is checked before the first upload, so a bad one cannot leave the others half-uploaded.
   for (const ref of refs) await deps.fetcher.check(ref);
   const uploaded = [];
@@ -43,7 +38,7 @@ export const uploadActionFiles: ActionHandler = async (call, deps) => {
     ]);
     uploaded.push(summary(await deps.openai.upload<FileObject>('/v1/files', body, boundary, call.signal)));
   }
-  const vectorStoreId: string | undefined = call.body.vector_store_id;
+  const vectorStoreId = call.body.vector_store_id;
   if (vectorStoreId) {
     deps.openai.unwrap(
       await deps.openai.api.POST('/v1/vector_stores/{vector_store_id}/file_batches', {
@@ -56,22 +51,20 @@ export const uploadActionFiles: ActionHandler = async (call, deps) => {
   return { files: uploaded, ...(vectorStoreId ? { vector_store_id: vectorStoreId } : {}) };
 };
 
-export const listActionFiles: ActionHandler = async (call, deps) => {
-  const { purpose, limit, after } = call.query as { purpose?: string; limit?: number; after?: string };
+export const listActionFiles: ActionHandler<'listActionFiles'> = async (call, deps) => {
+  const { purpose, limit, after } = call.query;
   const page = deps.openai.unwrap(
     await deps.openai.api.GET('/v1/files', {
       params: { query: { limit: limit ?? 20, order: 'desc', ...(purpose ? { purpose } : {}), ...(after ? { after } : {}) } },
       signal: call.signal,
     }),
-  ) as { data?: FileObject[]; has_more?: boolean };
+  );
   return fitPage((page.data ?? []).map(summary), Boolean(page.has_more));
 };
 
-export const getActionFileContent: ActionHandler = async (call, deps) => {
+export const getActionFileContent: ActionHandler<'getActionFileContent'> = async (call, deps) => {
   const fileId = call.params.file_id;
-  const meta = deps.openai.unwrap(
-    await deps.openai.api.GET('/v1/files/{file_id}', { params: { path: { file_id: fileId } }, signal: call.signal }),
-  ) as FileObject;
+  const meta = deps.openai.unwrap(await deps.openai.api.GET('/v1/files/{file_id}', { params: { path: { file_id: fileId } }, signal: call.signal }));
   const name = meta.filename ?? fileId;
   const mimeType = typeFromName(name);
   const download = await deps.openai.download(`/v1/files/${fileId}/content`, call.signal);

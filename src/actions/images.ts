@@ -1,5 +1,6 @@
+import type { components } from '../../generated/openapi-types.ts';
 import { RelayError } from '../core/errors.ts';
-import { blobLink, type ActionCall, type ActionDeps, type ActionHandler } from './context.ts';
+import { blobLink, type ActionDeps, type ActionHandler, type CallContext } from './context.ts';
 import { checkFileRefs } from './file-refs.ts';
 import { multipartBody, type Part } from './multipart.ts';
 
@@ -10,13 +11,9 @@ import { multipartBody, type Part } from './multipart.ts';
 const IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/webp'] as const;
 const MIME: Record<string, string> = { png: 'image/png', jpeg: 'image/jpeg', webp: 'image/webp' };
 
-interface ImagesAnswer {
-  data?: { b64_json?: string; url?: string; revised_prompt?: string }[];
-  output_format?: string;
-  usage?: object;
-}
+type ImagesAnswer = components['schemas']['ImagesResponse'];
 
-async function linkImages(answer: ImagesAnswer, requestedFormat: string | undefined, call: ActionCall, deps: ActionDeps) {
+async function linkImages(answer: ImagesAnswer, requestedFormat: string | undefined, call: CallContext, deps: ActionDeps) {
   const format = answer.output_format ?? requestedFormat ?? 'png';
   const mimeType = MIME[format] ?? 'image/png';
   const images = [];
@@ -34,7 +31,7 @@ async function linkImages(answer: ImagesAnswer, requestedFormat: string | undefi
   return { images, ...(revised ? { revised_prompt: revised } : {}), ...(answer.usage ? { usage: answer.usage } : {}) };
 }
 
-export const generateActionImage: ActionHandler = async (call, deps) => {
+export const generateActionImage: ActionHandler<'generateActionImage'> = async (call, deps) => {
   const { prompt, model, n, size, quality, background, output_format } = call.body;
   const answer = deps.openai.unwrap(
     await deps.openai.api.POST('/v1/images/generations', {
@@ -46,14 +43,14 @@ export const generateActionImage: ActionHandler = async (call, deps) => {
         ...(quality ? { quality } : {}),
         ...(background ? { background } : {}),
         ...(output_format ? { output_format } : {}),
-      } as never,
+      },
       signal: call.signal,
     }),
-  ) as ImagesAnswer;
+  );
   return linkImages(answer, output_format, call, deps);
 };
 
-export const editActionImage: ActionHandler = async (call, deps) => {
+export const editActionImage: ActionHandler<'editActionImage'> = async (call, deps) => {
   const { prompt, model, n, size, quality, output_format, mask_index } = call.body;
   const refs = checkFileRefs(call.body.openaiFileIdRefs);
   if (mask_index !== undefined && (mask_index >= refs.length || refs.length < 2)) {

@@ -1,16 +1,18 @@
-import type { ActionHandler } from './context.ts';
+import type { ActionHandler, ActionRunner, HandledActionId } from './context.ts';
 import { editActionImage, generateActionImage } from './images.ts';
 import { getActionFileContent, listActionFiles, uploadActionFiles } from './files.ts';
 import { createActionResponse, getActionResponse, waitForActionResponse } from './responses.ts';
 import { createActionVectorStore, listActionVectorStores, searchActionVectorStore } from './vector-stores.ts';
 import { createActionVideo, getActionVideo, waitForActionVideo } from './videos.ts';
 
+export type { ActionRunner } from './context.ts';
+
 /**
  * The implementation of every action operation of schemas/openapi.yaml, by operationId. The spec decides
- * which operations exist and how they are shaped; a spec action without a handler here fails at start-up.
+ * which operations exist and how they are shaped; a spec action without a handler here is a type error.
  * (POST /v1/proxy is an action too, served by the proxy route over the forwarding core.)
  */
-export const actionHandlers: Record<string, ActionHandler> = {
+export const actionHandlers: { readonly [Id in HandledActionId]: ActionHandler<Id> } = {
   createActionResponse,
   getActionResponse,
   waitForActionResponse,
@@ -26,3 +28,11 @@ export const actionHandlers: Record<string, ActionHandler> = {
   getActionVideo,
   waitForActionVideo,
 };
+
+/**
+ * The handlers as the doors call them, by operationId. Both doors validate a call's path parameters, query
+ * and body with the operation's generated zod schemas before it gets here, and those schemas and the types
+ * of TypedActionCall are generated from the same spec entry: this is the one place a validated call
+ * becomes a typed one.
+ */
+export const actionRunners = actionHandlers as unknown as Readonly<Record<string, ActionRunner | undefined>>;

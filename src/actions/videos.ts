@@ -1,4 +1,5 @@
-import { blobLink, type ActionCall, type ActionDeps, type ActionHandler } from './context.ts';
+import type { components } from '../../generated/openapi-types.ts';
+import { blobLink, type ActionDeps, type ActionHandler, type CallContext } from './context.ts';
 import { checkFileRefs } from './file-refs.ts';
 import { multipartBody, type Part } from './multipart.ts';
 import { sleep, timeLeft } from './budget.ts';
@@ -10,17 +11,12 @@ import { sleep, timeLeft } from './budget.ts';
 const POLL_MS = 3_000;
 const POLL_AFTER_SECONDS = 15;
 
-interface VideoJob {
-  id: string;
-  status?: string;
-  progress?: number;
-  error?: { message?: string } | null;
-}
+type VideoJob = components['schemas']['Video'];
 
 /** Finished videos already copied to a relay's blob store: video id → link, reused until it nearly expires. */
 const storedLinksByRelay = new WeakMap<ActionDeps, Map<string, { url: string; expires_at: number }>>();
 
-async function jobResult(job: VideoJob, call: ActionCall, deps: ActionDeps) {
+async function jobResult(job: VideoJob, call: CallContext, deps: ActionDeps) {
   const base = { id: job.id, status: job.status ?? 'queued', ...(job.progress !== undefined ? { progress: job.progress } : {}) };
   if (job.status === 'failed') return { ...base, error: job.error?.message ?? 'The video failed.' };
   if (job.status !== 'completed') return { ...base, poll_after_seconds: POLL_AFTER_SECONDS };
@@ -36,13 +32,11 @@ async function jobResult(job: VideoJob, call: ActionCall, deps: ActionDeps) {
   return { ...base, url: link.url, expires_at: link.expires_at };
 }
 
-async function getJob(id: string, call: ActionCall, deps: ActionDeps): Promise<VideoJob> {
-  return deps.openai.unwrap(
-    await deps.openai.api.GET('/v1/videos/{video_id}', { params: { path: { video_id: id } }, signal: call.signal }),
-  ) as VideoJob;
+async function getJob(id: string, call: CallContext, deps: ActionDeps): Promise<VideoJob> {
+  return deps.openai.unwrap(await deps.openai.api.GET('/v1/videos/{video_id}', { params: { path: { video_id: id } }, signal: call.signal }));
 }
 
-export const createActionVideo: ActionHandler = async (call, deps) => {
+export const createActionVideo: ActionHandler<'createActionVideo'> = async (call, deps) => {
   const { prompt, model, seconds, size } = call.body;
   const fields = { prompt, model: model ?? deps.config.actions.videoModel, seconds, size };
   let job: VideoJob;
@@ -56,16 +50,16 @@ export const createActionVideo: ActionHandler = async (call, deps) => {
     const { body, boundary } = multipartBody(parts);
     job = await deps.openai.upload<VideoJob>('/v1/videos', body, boundary, call.signal);
   } else {
-    const body = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
-    job = deps.openai.unwrap(await deps.openai.api.POST('/v1/videos', { body: body as never, signal: call.signal })) as VideoJob;
+    const body = { prompt, model: fields.model, ...(seconds !== undefined ? { seconds } : {}), ...(size !== undefined ? { size } : {}) };
+    job = deps.openai.unwrap(await deps.openai.api.POST('/v1/videos', { body, signal: call.signal }));
   }
   return jobResult(job, call, deps);
 };
 
-export const getActionVideo: ActionHandler = async (call, deps) => jobResult(await getJob(call.params.video_id, call, deps), call, deps);
+export const getActionVideo: ActionHandler<'getActionVideo'> = async (call, deps) => jobResult(await getJob(call.params.video_id, call, deps), call, deps);
 
-export const waitForActionVideo: ActionHandler = async (call, deps) => {
-  const until = Math.min(Date.now() + Math.min(40, call.body?.timeout_seconds ?? 30) * 1000, call.deadlineAt);
+export const waitForActionVideo: ActionHandler<'waitForActionVideo'> = async (call, deps) => {
+  const until = Math.min(Date.now() + Math.min(40, call.body.timeout_seconds ?? 30) * 1000, call.deadlineAt);
   let job = await getJob(call.params.video_id, call, deps);
   // Leave room to copy the finished video into the blob store within the budget.
   while (job.status !== 'completed' && job.status !== 'failed' && timeLeft(until, 5_000) >= POLL_MS) {

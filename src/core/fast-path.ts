@@ -1,10 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { operations, type RelayOperation } from '../../generated/routes.ts';
+import { matchOperation } from '../../generated/matcher.ts';
+import type { RelayOperation } from '../../generated/routes.ts';
 import type { RelayConfig } from '../config.ts';
 import type { Ops } from '../ops/index.ts';
-import { writeError, type RelayError } from './errors.ts';
-import type { Forwarder } from './forward.ts';
+import { RelayError, writeError } from './errors.ts';
+import type { Forwarder } from '../upstream/forward/index.ts';
 import type { Gate } from './gate.ts';
+import type { Logger } from './logger.ts';
 import { canonicalUpstreamPath } from './path-params.ts';
 import { refuseMalformedRequest } from './request-guard.ts';
 import { nextRequestId } from './request-id.ts';
@@ -20,48 +22,8 @@ import { nextRequestId } from './request-id.ts';
  */
 export type PassThroughDoor = (incoming: IncomingMessage, outgoing: ServerResponse) => boolean;
 
-interface Route {
-  method: string;
-  pattern: RegExp;
-  names: string[];
-  operation: RelayOperation;
-}
-
-export function createPassThroughDoor(config: RelayConfig, deps: { forwarder: Forwarder; gate: Gate; ops: Ops }): PassThroughDoor {
-  const { forwarder, gate, ops } = deps;
-  // The generated table's order (literal segments first) is the router's order; a match on one of the
-  // relay's own operations means the request is not a pass-through, whatever else would match.
-  const exact = new Map<string, RelayOperation>();
-  const routes: Route[] = [];
-  for (const operation of operations) {
-    const method = operation.method.toUpperCase();
-    if (operation.pathParams.length === 0) {
-      const key = `${method} ${operation.path}`;
-      if (!exact.has(key)) exact.set(key, operation);
-      continue;
-    }
-    routes.push({
-      method,
-      pattern: new RegExp(`^${operation.path.replace(/\{[^}]+\}/g, '([^/]+)')}$`),
-      names: [...operation.pathParams],
-      operation,
-    });
-  }
-
-  const match = (method: string, path: string): { operation: RelayOperation; params: Record<string, string> } | undefined => {
-    const operation = exact.get(`${method} ${path}`);
-    if (operation) return { operation, params: {} };
-    for (const route of routes) {
-      if (route.method !== method) continue;
-      const found = route.pattern.exec(path);
-      if (!found) continue;
-      const params: Record<string, string> = {};
-      for (let i = 0; i < route.names.length; i++) params[route.names[i]] = decodeURIComponent(found[i + 1]);
-      return { operation: route.operation, params };
-    }
-    return undefined;
-  };
-
+export function createPassThroughDoor(config: RelayConfig, deps: { forwarder: Forwarder; gate: Gate; ops: Ops; logger: Logger }): PassThroughDoor {
+  const { forwarder, gate, ops, logger } = deps;
   const refuse = (outgoing: ServerResponse, err: RelayError, requestId: string, operation: RelayOperation, label: string, startedAt: number, started: number) => {
     writeError(outgoing, err, requestId);
     ops.record({ requestId, operation: operation.operationId, keyLabel: label, status: err.status, startedAt, ms: Math.round(performance.now() - started) });
@@ -70,7 +32,27 @@ export function createPassThroughDoor(config: RelayConfig, deps: { forwarder: Fo
   const forward = (incoming: IncomingMessage, outgoing: ServerResponse, operation: RelayOperation, upstreamPath: string, search: string, label: string, requestId: string, startedAt: number, started: number) => {
     const full = gate.enter(label);
     if (full) return refuse(outgoing, full, requestId, operation, label, startedAt, started);
-    void forwarder.forwardToOpenAI(incoming, outgoing, { operation, upstreamPath, search, requestId, keyLabel: label, onDone: () => gate.leave(label) });
+    let inFlight = true;
+    const leave = () => {
+      if (inFlight) gate.leave(label);
+      inFlight = false;
+    };
+    let forwarding: Promise<void>;
+    try {
+      forwarding = forwarder.forwardToOpenAI(incoming, outgoing, { operation, upstreamPath, search, requestId, keyLabel: label, onDone: leave });
+    } catch (err) {
+      forwarding = Promise.reject(err);
+    }
+    forwarding.catch((err: unknown) => {
+      leave();
+      unexpected(outgoing, err, requestId, operation, label, startedAt, started);
+    });
+  };
+
+  /** The error boundary, as the Hono door's onError: a 500 in OpenAI's shape (or a cut stream), logged. */
+  const unexpected = (outgoing: ServerResponse, err: unknown, requestId: string, operation: RelayOperation, label: string, startedAt: number, started: number) => {
+    logger.error({ reqId: requestId, err: { message: (err as Error)?.message, stack: (err as Error)?.stack } }, 'unhandled error');
+    refuse(outgoing, new RelayError(500, 'The relay failed to handle this request.', { code: 'relay_error' }), requestId, operation, label, startedAt, started);
   };
 
   return (incoming, outgoing) => {
@@ -80,12 +62,12 @@ export function createPassThroughDoor(config: RelayConfig, deps: { forwarder: Fo
     const url = incoming.url ?? '';
     const queryStart = url.indexOf('?');
     const path = queryStart === -1 ? url : url.slice(0, queryStart);
-    let found;
+    // A match on one of the relay's own operations means the request is not a pass-through.
+    const found = matchOperation(method, path);
+    if (!found || found.operation.kind !== 'passthrough') return false;
     let upstreamPath: string;
     try {
-      found = match(method, path);
-      if (!found || found.operation.kind !== 'passthrough') return false;
-      upstreamPath = canonicalUpstreamPath(found.operation.path, found.params);
+      upstreamPath = canonicalUpstreamPath(found.operation.path, decodeParams(found.params));
     } catch {
       return false; // bad encoding or a refused parameter: the app answers it
     }
@@ -97,14 +79,31 @@ export function createPassThroughDoor(config: RelayConfig, deps: { forwarder: Fo
     const requestId = nextRequestId();
     const { operation } = found;
     const search = queryStart === -1 ? '' : url.slice(queryStart);
-    if (!gate.limited) {
-      forward(incoming, outgoing, operation, upstreamPath, search, who.label, requestId, startedAt, started);
-    } else {
-      void gate.admit(who.label).then((refusal) => {
-        if (refusal) refuse(outgoing, refusal, requestId, operation, who.label, startedAt, started);
-        else forward(incoming, outgoing, operation, upstreamPath, search, who.label, requestId, startedAt, started);
-      });
+    try {
+      if (!gate.limited) {
+        forward(incoming, outgoing, operation, upstreamPath, search, who.label, requestId, startedAt, started);
+      } else {
+        gate
+          .admit(who.label)
+          .then((refusal) => {
+            if (refusal) refuse(outgoing, refusal, requestId, operation, who.label, startedAt, started);
+            else forward(incoming, outgoing, operation, upstreamPath, search, who.label, requestId, startedAt, started);
+          })
+          .catch((err: unknown) => unexpected(outgoing, err, requestId, operation, who.label, startedAt, started));
+      }
+    } catch (err) {
+      unexpected(outgoing, err, requestId, operation, who.label, startedAt, started);
     }
     return true;
   };
+}
+
+/** Percent-decoded path parameters, as the Hono router hands them over (throws on bad encoding). */
+function decodeParams(params: Readonly<Record<string, string>>): Readonly<Record<string, string>> {
+  let decoded: Record<string, string> | undefined;
+  for (const name in params) {
+    const value = params[name];
+    if (value.includes('%')) (decoded ??= { ...params })[name] = decodeURIComponent(value);
+  }
+  return decoded ?? params;
 }

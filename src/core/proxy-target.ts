@@ -1,4 +1,5 @@
-import { operations, type RelayOperation } from '../../generated/routes.ts';
+import { matchOperation, methodsForPath } from '../../generated/matcher.ts';
+import type { RelayOperation } from '../../generated/routes.ts';
 import { RelayError } from './errors.ts';
 import { canonicalUpstreamPath } from './path-params.ts';
 
@@ -21,11 +22,6 @@ export function isProxyable(op: RelayOperation): boolean {
   const takesJson = op.requestContentTypes.length === 0 || op.requestContentTypes.includes('application/json');
   return op.kind === 'passthrough' && takesJson && op.answer !== 'binary';
 }
-
-const matchers = operations.map((op) => ({
-  op,
-  pattern: new RegExp(`^${op.path.replace(/\{([^}]+)\}/g, '(?<$1>[^/]+)')}$`),
-}));
 
 const refuse = (status: number, message: string, code: string, param = 'path') => new RelayError(status, message, { code, param });
 
@@ -80,17 +76,13 @@ export function proxySearch(query: Record<string, unknown> | undefined): string 
 
 export function resolveProxyTarget(method: string, rawPath: string, query?: Record<string, unknown>): ProxyTarget {
   const path = canonicalProxyPath(rawPath);
-  const verb = method.toLowerCase();
-  const matched = matchers.filter((m) => m.pattern.test(path));
-  if (matched.length === 0) {
-    throw refuse(403, `${path} is not an OpenAI operation this relay serves.`, 'proxy_path_not_allowed');
+  const found = matchOperation(method.toUpperCase(), path);
+  if (!found) {
+    const allowed = methodsForPath(path);
+    if (allowed.length === 0) throw refuse(403, `${path} is not an OpenAI operation this relay serves.`, 'proxy_path_not_allowed');
+    throw refuse(405, `${path} takes ${allowed.join(' or ')}, not ${method.toUpperCase()}.`, 'proxy_method_not_allowed', 'method');
   }
-  const same = matched.filter((m) => m.op.method === verb);
-  if (same.length === 0) {
-    const allowed = [...new Set(matched.map((m) => m.op.method.toUpperCase()))].join(' or ');
-    throw refuse(405, `${path} takes ${allowed}, not ${method.toUpperCase()}.`, 'proxy_method_not_allowed', 'method');
-  }
-  const { op, pattern } = same[0];
+  const { operation: op, params } = found;
   if (op.kind !== 'passthrough') {
     throw refuse(400, `${path} is one of the relay's own operations; call it directly, not through the proxy.`, 'proxy_path_not_allowed');
   }
@@ -98,6 +90,6 @@ export function resolveProxyTarget(method: string, rawPath: string, query?: Reco
     const why = op.answer === 'binary' ? 'answers with binary data' : 'takes a multipart upload';
     throw refuse(400, `${op.method.toUpperCase()} ${op.path} ${why}, which a JSON envelope cannot carry: call ${op.method.toUpperCase()} ${path} directly.`, 'proxy_operation_not_json');
   }
-  const params = pattern.exec(path)!.groups ?? {};
+  // The path was decoded once already (canonicalProxyPath): the parameters are used as they are.
   return { operation: op, upstreamPath: canonicalUpstreamPath(op.path, params), search: proxySearch(query) };
 }

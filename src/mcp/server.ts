@@ -1,24 +1,17 @@
-import { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
-import {
-  CallToolRequestSchema,
-  ErrorCode,
-  ListToolsRequestSchema,
-  McpError,
-  type CallToolResult,
-  type ContentBlock,
-} from '@modelcontextprotocol/sdk/types.js';
+import { Server, type Tool } from '@modelcontextprotocol/server';
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/server/validators/ajv';
+import { ErrorCode, McpError, type CallToolResult, type ContentBlock } from '@modelcontextprotocol/sdk/types.js';
+import { ACTION_INFO_DESCRIPTION } from '../../generated/documents.ts';
+import { mcpTools, type McpTool, type McpToolEntry, type ToolLayout } from '../../generated/mcp-tools.ts';
 import { operations as generatedOperations, type RelayOperation } from '../../generated/routes.ts';
-import { ProxyRequestSchema } from '../../generated/schemas.ts';
-import { ACTION_INFO_DESCRIPTION, isObj } from '../actions/action-schema.ts';
 import { actionSignal, fitActionAnswer } from '../actions/budget.ts';
-import type { ActionCall, ActionDeps, ActionHandler } from '../actions/context.ts';
-import { actionHandlers } from '../actions/index.ts';
-import { transportFailure } from '../actions/openai-client.ts';
+import type { ActionCall, ActionDeps } from '../actions/context.ts';
+import { actionRunners, type ActionRunner } from '../actions/index.ts';
 import { RelayError } from '../core/errors.ts';
+import { isObj } from '../core/json.ts';
 import { checkPathParam } from '../core/path-params.ts';
-import { resolveProxyTarget } from '../core/proxy-target.ts';
-import { buildTools, type McpTool, type ToolLayout } from './tools.ts';
+import { fitProxyAnswer, parseProxyEnvelope } from '../actions/proxy-envelope.ts';
+import { transportFailure } from '../upstream/client.ts';
 
 /**
  * The MCP door to the action operations: each tool call runs the SAME handler as the matching HTTP
@@ -34,34 +27,25 @@ const PROXY_TOOL = 'relayProxy';
 export interface McpTools {
   /** What `tools/list` answers. */
   list: McpTool[];
-  byName: Map<string, { tool: McpTool; layout: ToolLayout; operation: RelayOperation; handler?: ActionHandler }>;
+  byName: Map<string, { tool: McpTool; layout: ToolLayout; operation: RelayOperation; handler?: ActionRunner }>;
 }
 
 /**
- * The tool list of `contract`, checked against the generated route table and the handlers: a spec action
- * the relay cannot serve fails at start-up, not on the first call.
+ * The generated tool list (generated/mcp-tools.ts) joined to the route table and the handlers, by
+ * operationId: both come from the same run of `npm run generate`, so there is nothing to cross-check.
  */
 export function createMcpTools(
-  contract: object,
+  entries: readonly McpToolEntry[] = mcpTools,
   operations: readonly RelayOperation[] = generatedOperations,
-  handlers: Record<string, ActionHandler> = actionHandlers,
+  handlers: Readonly<Record<string, ActionRunner | undefined>> = actionRunners,
 ): McpTools {
-  const entries = buildTools(contract, operations);
-  const problems: string[] = [];
+  const byId = new Map(operations.map((op) => [op.operationId as string, op]));
   const byName: McpTools['byName'] = new Map();
   for (const { tool, layout } of entries) {
-    const operation = operations.find((op) => op.operationId === tool.name)!;
-    const handler = handlers[tool.name];
-    if (tool.name !== PROXY_TOOL && !handler) problems.push(`action ${tool.name} has no handler in src/actions`);
-    byName.set(tool.name, { tool, layout, operation, handler });
+    const operation = byId.get(layout.operationId);
+    if (!operation) throw new Error(`generated/mcp-tools.ts names ${layout.operationId}, which generated/routes.ts lacks: run npm run generate`);
+    byName.set(tool.name, { tool, layout, operation, handler: handlers[tool.name] });
   }
-  const marked = operations.filter((op) => op.action).map((op) => op.operationId);
-  const missing = marked.filter((name) => !byName.has(name));
-  const extra = [...byName.keys()].filter((name) => !(marked as readonly string[]).includes(name));
-  if (missing.length || extra.length) {
-    problems.push(`the route table's actions (${marked.length}) differ from the spec's (${byName.size}): run npm run generate`);
-  }
-  if (problems.length) throw new Error(`The MCP tools cannot be served:\n  - ${problems.join('\n  - ')}`);
   return { list: entries.map((e) => e.tool), byName };
 }
 
@@ -75,16 +59,25 @@ export interface McpCallContext {
 
 const validator = new AjvJsonSchemaValidator();
 
-/** A fresh low-level MCP server for one HTTP request (stateless Streamable HTTP). */
+/** The tool list is the same for every caller until the relay restarts: clients may cache it (2026-07-28). */
+const TOOL_LIST_TTL_MS = 5 * 60_000;
+
+/**
+ * A fresh low-level MCP server for one HTTP request (stateless Streamable HTTP), from the official SDK's
+ * v2 (@modelcontextprotocol/server), which speaks both the 2025 protocol versions (initialize) and
+ * 2026-07-28 (per-request envelope, server/discover): the same handlers serve both.
+ */
 export function createMcpServer(tools: McpTools, deps: ActionDeps, context: McpCallContext, info: { name: string; version: string; title?: string }): Server {
   const server = new Server(info, {
     capabilities: { tools: { listChanged: false } },
     instructions: ACTION_INFO_DESCRIPTION,
     jsonSchemaValidator: validator,
+    cacheHints: { 'tools/list': { ttlMs: TOOL_LIST_TTL_MS, cacheScope: 'private' } },
   });
-  server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: tools.list }));
-  server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
-    const signal = context.signal ? AbortSignal.any([extra.signal, context.signal]) : extra.signal;
+  // The generated tools are JSON Schema objects typed loosely (`Record<string, Json>`); the SDK's Tool type is stricter JSON.
+  server.setRequestHandler('tools/list', async () => ({ tools: tools.list as unknown as Tool[] }));
+  server.setRequestHandler('tools/call', async (request, ctx) => {
+    const signal = context.signal ? AbortSignal.any([ctx.mcpReq.signal, context.signal]) : ctx.mcpReq.signal;
     return callTool(tools, deps, { ...context, signal }, request.params.name, request.params.arguments);
   });
   return server;
@@ -109,8 +102,8 @@ export async function callTool(tools: McpTools, deps: ActionDeps, context: McpCa
   try {
     if (args !== undefined && !isObj(args)) throw invalid('the arguments must be a JSON object');
     const given = (args ?? {}) as Json;
-    const answer = name === PROXY_TOOL ? await callProxy(given, deps, call({ params: {}, query: {}, body: given })) : await entry.handler!(call(splitArguments(entry, given)), deps);
-    const fitted = fitActionAnswer(answer);
+    // The proxy tool's answer is fitted by the envelope's own rules (as POST /v1/proxy's is); the others by the action budget.
+    const fitted = name === PROXY_TOOL ? await callProxy(given, deps, call({ params: {}, query: {}, body: given })) : fitActionAnswer(await entry.handler!(call(splitArguments(entry, given)), deps));
     return toolResult(fitted.truncated ? { ...(fitted.value as object), truncated: true } : fitted.value);
   } catch (err) {
     return errorResult(transportFailure(err));
@@ -162,43 +155,20 @@ function splitArguments(entry: NonNullable<ReturnType<McpTools['byName']['get']>
 // ---------------------------------------------------------------- the proxy tool
 
 /**
- * relayProxy over MCP: the same envelope, allowlist and refusals as POST /v1/proxy (resolveProxyTarget),
- * but a JSON call through the relay's own OpenAI client instead of a raw byte stream — a tool answers
- * once, so streaming is refused.
+ * relayProxy over MCP: the envelope, allowlist, refusals and answer fitting of POST /v1/proxy
+ * (actions/proxy-envelope.ts), as a JSON call through the relay's client instead of a raw byte stream: a
+ * tool answers once, so streaming is refused.
  */
-async function callProxy(args: Json, deps: ActionDeps, call: ActionCall): Promise<object> {
-  const envelope = check(ProxyRequestSchema as unknown as ZodLike, args) as {
-    method: string;
-    path: string;
-    query?: Json;
-    params?: Json;
-    body?: Json;
-    json?: Json;
-    payload?: Json;
-  };
-  const bodies = [envelope.body, envelope.json, envelope.payload].filter((b) => b !== undefined);
-  if (bodies.length > 1) throw invalid('give the body once: body, json or payload', 'body');
-  if (envelope.query && envelope.params) throw invalid('give the query once: query or params', 'query');
-  const query = envelope.query ?? envelope.params;
-  const target = resolveProxyTarget(envelope.method, envelope.path, query);
-  const body = bodies[0];
-  const verb = target.operation.method.toUpperCase();
-  if (body !== undefined && target.operation.method !== 'post') throw invalid(`${verb} ${target.operation.path} takes no body`, 'body');
-  const streamed = (v: unknown) => v === true || v === 'true';
-  if (streamed(body?.stream) || streamed(query?.stream)) {
-    throw new RelayError(400, 'An MCP tool answers once: stream must be false (or left out). To stream, call the OpenAI API through the relay directly.', {
-      code: 'stream_not_supported',
-      param: body?.stream !== undefined ? 'body.stream' : 'query.stream',
-    });
-  }
+async function callProxy(args: Json, deps: ActionDeps, call: ActionCall): Promise<{ value: unknown; truncated: boolean }> {
+  const target = parseProxyEnvelope(args, (detail, param) => invalid(param ? `${param}: ${detail}` : detail, param), { allowStream: false });
   const result = await deps.openai.api.request(target.operation.method as 'get', `${target.upstreamPath}${target.search}` as never, {
-    ...(body !== undefined ? { body } : {}),
+    ...(target.body !== undefined ? { body: target.body } : {}),
     signal: call.signal,
   } as never);
   const { data, response } = result as { data?: unknown; error?: unknown; response: Response };
   if (!response.ok) return deps.openai.unwrap(result as never);
-  if (data === undefined || data === null) return { status: response.status };
-  return isObj(data) ? data : { data };
+  if (data === undefined || data === null) return { value: { status: response.status }, truncated: false };
+  return fitProxyAnswer(isObj(data) ? data : { data });
 }
 
 // ---------------------------------------------------------------- results

@@ -4,7 +4,7 @@ import { policyFor } from './keys.ts';
 import { createLedger, openLedgerStore, type Ledger, type UsageQuery, type UsageTotal } from './ledger.ts';
 import { createMetrics, type RelayMetrics } from './metrics.ts';
 import { createMemoryRateLimiter, type LimitDecision, type RateLimiter } from './rate-limit.ts';
-import type { UsageInfo } from './usage-tap.ts';
+import type { UsageInfo } from '../upstream/usage-tap/index.ts';
 
 /**
  * Operations around every request: who (the key label), what it cost (usage), how it went (status,
@@ -24,7 +24,8 @@ export interface RequestRecord {
   ms: number;
   upstreamMs?: number;
   upstreamRequestId?: string;
-  usage?: UsageInfo;
+  /** What the request spent; a promise when counting it waits on the limit store (a background response's poll). */
+  usage?: UsageInfo | Promise<UsageInfo | undefined>;
   attempts?: number;
   note?: string;
 }
@@ -39,6 +40,10 @@ export interface Ops {
   admit(keyLabel: string): Promise<LimitDecision>;
   /** One finished request: log line, metrics, ledger row, tokens against the daily budget. */
   record(r: RequestRecord): void;
+  /** A background response started: its usage is counted when a later answer shows it finished (see claim). */
+  holdPendingResponse(responseId: string): void;
+  /** True once for a held response id (on any replica sharing the limit store): count its usage then. */
+  claimPendingResponse(responseId: string): Promise<boolean>;
   usageTotals(q: UsageQuery): Promise<UsageTotal[]>;
   /** Writes the queued usage rows now (shutdown); never rejects (a failed write is logged and retried). */
   flush(): Promise<void>;
@@ -78,6 +83,53 @@ export async function createOps(config: RelayConfig, logger: Logger): Promise<Op
   const hasAnyLimit = ops.limits.size > 0;
   const logInfo = logger.isLevelEnabled('info');
 
+  const record = (r: RequestRecord): void => {
+    if (r.usage instanceof Promise) {
+      r.usage.then(
+        (usage) => record({ ...r, usage }),
+        () => record({ ...r, usage: undefined }),
+      );
+      return;
+    }
+    const { usage } = r;
+    // At LOG_LEVEL=warn and above the request line is not even built.
+    if (logInfo) {
+      logger.info(
+        {
+          reqId: r.requestId,
+          key: r.keyLabel,
+          op: r.operation,
+          status: r.status,
+          ms: r.ms,
+          upstreamMs: r.upstreamMs,
+          upstreamId: r.upstreamRequestId,
+          attempts: r.attempts && r.attempts > 1 ? r.attempts : undefined,
+          tokens: usage?.totalTokens,
+          note: r.note,
+        },
+        'request',
+      );
+    }
+    metrics.requestFinished({ operation: r.operation, status: r.status, keyLabel: r.keyLabel }, r.ms / 1000, r.upstreamMs !== undefined ? r.upstreamMs / 1000 : undefined);
+    if (r.status >= 500 && r.note) metrics.upstreamError(r.operation, r.note);
+    // Unauthenticated requests and admin reads (scrapes, usage queries) are not usage.
+    if (r.keyLabel === 'anonymous' || r.keyLabel === 'admin') return;
+    ledger?.record({
+      time: new Date(r.startedAt),
+      keyLabel: r.keyLabel,
+      operation: r.operation,
+      status: r.status,
+      latencyMs: r.ms,
+      upstreamMs: r.upstreamMs,
+      upstreamRequestId: r.upstreamRequestId,
+      model: usage?.model,
+      inputTokens: usage?.inputTokens,
+      outputTokens: usage?.outputTokens,
+      totalTokens: usage?.totalTokens,
+    });
+    if (hasTokenBudget && usage?.totalTokens) void limiter.addTokens(r.keyLabel, usage.totalTokens);
+  };
+
   return {
     metrics,
     wantsUsage: Boolean(ledger) || hasTokenBudget,
@@ -88,44 +140,12 @@ export async function createOps(config: RelayConfig, logger: Logger): Promise<Op
       if (policy.requestsPerMinute === undefined && policy.tokensPerDay === undefined) return { allowed: true };
       return limiter.take(keyLabel, policy);
     },
-    record(r) {
-      const { usage } = r;
-      // At LOG_LEVEL=warn and above the request line is not even built.
-      if (logInfo) {
-        logger.info(
-          {
-            reqId: r.requestId,
-            key: r.keyLabel,
-            op: r.operation,
-            status: r.status,
-            ms: r.ms,
-            upstreamMs: r.upstreamMs,
-            upstreamId: r.upstreamRequestId,
-            attempts: r.attempts && r.attempts > 1 ? r.attempts : undefined,
-            tokens: usage?.totalTokens,
-            note: r.note,
-          },
-          'request',
-        );
-      }
-      metrics.requestFinished({ operation: r.operation, status: r.status, keyLabel: r.keyLabel }, r.ms / 1000, r.upstreamMs !== undefined ? r.upstreamMs / 1000 : undefined);
-      if (r.status >= 500 && r.note) metrics.upstreamError(r.operation, r.note);
-      // Unauthenticated requests and admin reads (scrapes, usage queries) are not usage.
-      if (r.keyLabel === 'anonymous' || r.keyLabel === 'admin') return;
-      ledger?.record({
-        time: new Date(r.startedAt),
-        keyLabel: r.keyLabel,
-        operation: r.operation,
-        status: r.status,
-        latencyMs: r.ms,
-        upstreamMs: r.upstreamMs,
-        upstreamRequestId: r.upstreamRequestId,
-        model: usage?.model,
-        inputTokens: usage?.inputTokens,
-        outputTokens: usage?.outputTokens,
-        totalTokens: usage?.totalTokens,
-      });
-      if (hasTokenBudget && usage?.totalTokens) void limiter.addTokens(r.keyLabel, usage.totalTokens);
+    record,
+    holdPendingResponse(id) {
+      limiter.holdPending(id);
+    },
+    claimPendingResponse(id) {
+      return limiter.claimPending(id);
     },
     async usageTotals(q) {
       if (!ledger) return [];

@@ -1,5 +1,3 @@
-import { MIN_RELAY_KEY_LENGTH } from '../config.ts';
-
 /**
  * Named relay keys and per-name limits.
  *
@@ -16,6 +14,9 @@ import { MIN_RELAY_KEY_LENGTH } from '../config.ts';
  * come from the key itself (not even a hash of it): they appear in logs, metrics and Redis key names.
  * Labels are case-insensitive and kept in lowercase, so `Alice` and `alice` are the same name.
  */
+
+/** A relay key shorter than this is refused: it would be guessable by brute force against a public URL. */
+export const MIN_RELAY_KEY_LENGTH = 16;
 
 export const LABEL_PATTERN = /^[a-z0-9][a-z0-9_.-]{0,63}$/i;
 

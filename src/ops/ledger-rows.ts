@@ -1,4 +1,4 @@
-import type { SqliteRowValues, UsageRow } from './ledger.ts';
+import type { SqliteRowValues, UsageRow } from './ledger-values.ts';
 
 /**
  * Usage rows packed into bytes outside V8's heap, from the moment they are recorded.

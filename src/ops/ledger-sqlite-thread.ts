@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { sqliteRowValues, type LedgerStore, type UsageQuery, type UsageRow, type UsageTotal } from './ledger.ts';
+import { sqliteRowValues, type LedgerStore, type UsageQuery, type UsageRow, type UsageTotal } from './ledger-values.ts';
 import { PackedRows } from './ledger-rows.ts';
 
 /**

@@ -1,10 +1,12 @@
 import { Redis } from 'ioredis';
 import {
   countableTokens,
+  createPendingSet,
   DAY_MS,
   type LimitDecision,
   type LimitPolicy,
   MINUTE_MS,
+  PENDING_TTL_MS,
   type RateLimiter,
   secondsLeft,
   windowOf,
@@ -111,6 +113,7 @@ export function createRedisRateLimiter(url: string, opts: RedisRateLimiterOption
   client.defineCommand('relayRateTake', { numberOfKeys: 2, lua: TAKE_SCRIPT });
   client.defineCommand('relayRateAdd', { numberOfKeys: 1, lua: ADD_SCRIPT });
 
+  const local = createPendingSet();
   let healthy = true;
   let lastReport = 0;
   const report = (err: unknown) => {
@@ -233,8 +236,32 @@ export function createRedisRateLimiter(url: string, opts: RedisRateLimiterOption
       }
     },
 
+    holdPending(id: string): void {
+      local.hold(id);
+      void connected()
+        .then(() => client.set(`${prefix}:bg:${id}`, '1', 'PX', PENDING_TTL_MS))
+        .catch(failed);
+    },
+
+    async claimPending(id: string): Promise<boolean> {
+      if (local.claim(id)) {
+        void connected()
+          .then(() => client.del(`${prefix}:bg:${id}`))
+          .catch(failed);
+        return true;
+      }
+      try {
+        await connected();
+        return (await client.del(`${prefix}:bg:${id}`)) === 1;
+      } catch (err) {
+        failed(err);
+        return false;
+      }
+    },
+
     async close(): Promise<void> {
       if (closed) return;
+      local.clear();
       closed = true;
       if (client.status === 'ready') {
         try {

@@ -47,7 +47,42 @@ export interface RateLimiter {
   take(label: string, policy: LimitPolicy, now?: number): Promise<LimitDecision>;
   /** Tokens a finished request used (from its usage), counted against tokens/day. Never rejects. */
   addTokens(label: string, tokens: number, now?: number): Promise<void>;
+  /**
+   * A background response the relay saw start (its usage comes later, with whichever poll sees it finish):
+   * remembered for `PENDING_TTL_MS`, shared by every replica when the store is.
+   */
+  holdPending(responseId: string): void;
+  /** True once for a held id, false for any other: the caller that gets true counts that response's usage. */
+  claimPending(responseId: string): Promise<boolean>;
   close(): Promise<void>;
+}
+
+/** How long a background response is waited for; OpenAI's longest-running responses finish well within it. */
+export const PENDING_TTL_MS = 86_400_000;
+
+/**
+ * Held background responses of one process: bounded (the oldest go first past `max`), each forgotten after
+ * PENDING_TTL_MS. The Redis limiter keeps one too, so a response finished on the replica that saw it start
+ * is claimed without a round trip.
+ */
+export function createPendingSet(max = 100_000) {
+  const held = new Map<string, number>();
+  return {
+    hold(id: string, now = Date.now()) {
+      held.delete(id);
+      while (held.size >= max) held.delete(held.keys().next().value as string);
+      held.set(id, now + PENDING_TTL_MS);
+    },
+    claim(id: string, now = Date.now()): boolean {
+      const until = held.get(id);
+      if (until === undefined) return false;
+      held.delete(id);
+      return until > now;
+    },
+    clear() {
+      held.clear();
+    },
+  };
 }
 
 export const MINUTE_MS = 60_000;
@@ -86,6 +121,7 @@ export interface MemoryRateLimiterOptions {
 export function createMemoryRateLimiter(opts: MemoryRateLimiterOptions = {}): RateLimiter {
   const maxLabels = opts.maxLabels ?? 100_000;
   const counters = new Map<string, Counters>();
+  const pending = createPendingSet();
   let lastSweepMinute = -Infinity;
 
   const sweep = (minute: number, day: number) => {
@@ -157,8 +193,15 @@ export function createMemoryRateLimiter(opts: MemoryRateLimiterOptions = {}): Ra
       const c = get(label, windowOf(now, MINUTE_MS).index, windowOf(now, DAY_MS).index);
       c.tokens += n;
     },
+    holdPending(id) {
+      pending.hold(id);
+    },
+    async claimPending(id) {
+      return pending.claim(id);
+    },
     async close() {
       counters.clear();
+      pending.clear();
     },
   };
 }

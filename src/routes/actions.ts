@@ -1,21 +1,22 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
 import { operations } from '../../generated/routes.ts';
-import type { RelayEnv } from '../app.ts';
-import { actionServerUrl } from '../actions/action-schema.ts';
 import { actionSignal, fitActionAnswer } from '../actions/budget.ts';
-import type { ActionDeps } from '../actions/context.ts';
-import { actionHandlers } from '../actions/index.ts';
-import { transportFailure } from '../actions/openai-client.ts';
+import { actionDeps, type ActionServices } from '../actions/context.ts';
+import { actionRunners } from '../actions/index.ts';
+import type { RelayEnv } from '../core/env.ts';
 import { RelayError } from '../core/errors.ts';
 import { checkPathParam } from '../core/path-params.ts';
+import { actionServerUrl } from '../http/server-url.ts';
+import { transportFailure } from '../upstream/client.ts';
+import { createUsageAccount } from '../upstream/usage-account.ts';
 
 /**
- * The GPT Action operations (x-relay.action, under /v1/actions/): JSON in, validated by the generated
+ * The GPT Action operations under /v1/actions/: JSON in, validated by the generated
  * zod schemas; JSON out, within the action deadline and under 100,000 characters.
  */
-export function registerActionRoutes(app: OpenAPIHono<RelayEnv>, deps: ActionDeps): void {
-  const { config } = deps;
+export function registerActionRoutes(app: OpenAPIHono<RelayEnv>, services: ActionServices): void {
+  const { config } = services;
   app.use(
     '/v1/actions/*',
     bodyLimit({
@@ -28,13 +29,16 @@ export function registerActionRoutes(app: OpenAPIHono<RelayEnv>, deps: ActionDep
 
   for (const operation of operations) {
     if (operation.kind !== 'relay' || !operation.action || operation.operationId === 'relayProxy') continue;
-    const handler = actionHandlers[operation.operationId];
+    const handler = actionRunners[operation.operationId];
     if (!handler) throw new Error(`schemas/openapi.yaml declares action ${operation.operationId}, but src/actions has no handler for it.`);
     app.openapi(operation.route as never, (async (c: any) => {
       const params: Record<string, string> = {};
       for (const [name, value] of Object.entries<string>(c.req.valid('param') ?? {})) params[name] = checkPathParam(name, value);
       const { incoming } = c.env;
       const started = Date.now();
+      // The action's upstream calls are counted into its own record (app.ts writes it).
+      const account = createUsageAccount();
+      c.set('usage', account);
       try {
         const result = await handler(
           {
@@ -45,7 +49,7 @@ export function registerActionRoutes(app: OpenAPIHono<RelayEnv>, deps: ActionDep
             deadlineAt: started + config.actions.deadlineMs,
             baseUrl: actionServerUrl(config.publicBaseUrl, incoming.headers),
           },
-          deps,
+          actionDeps(services, account),
         );
         const fitted = fitActionAnswer(result);
         const answer = fitted.truncated ? { ...(fitted.value as object), truncated: true } : fitted.value;

@@ -1,5 +1,5 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
-import type { RelayEnv } from '../app.ts';
+import type { RelayEnv } from '../core/env.ts';
 import { RelayError } from '../core/errors.ts';
 import type { Ops } from '../ops/index.ts';
 

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import type { RelayEnv } from '../app.ts';
+import type { RelayEnv } from '../core/env.ts';
 
 /**
  * `GET /docs`: an interactive reference of the whole contract (Swagger UI), served entirely by the relay
@@ -48,12 +48,14 @@ const PAGE = `<!doctype html>
 </html>
 `;
 
-// validatorUrl null: Swagger UI would otherwise send the contract to validator.swagger.io.
+// validatorUrl null: Swagger UI would otherwise send the contract to validator.swagger.io. The schemas
+// appear under each operation; the separate list of all of them (hundreds) is left out.
 const INIT = `window.ui = SwaggerUIBundle({
   url: 'openapi.full.json',
   dom_id: '#swagger-ui',
   deepLinking: true,
   validatorUrl: null,
+  defaultModelsExpandDepth: -1,
   presets: [SwaggerUIBundle.presets.apis],
   layout: 'BaseLayout',
 });

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import type { OpenAPIHono } from '@hono/zod-openapi';
-import type { RelayEnv } from '../app.ts';
+import type { RelayEnv } from '../core/env.ts';
 import type { BlobLinks } from '../actions/blob-links.ts';
 import type { BlobStore } from '../actions/blob-store.ts';
 import { errorResponse, RelayError } from '../core/errors.ts';

@@ -1,15 +1,17 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { ACTION_INFO_DESCRIPTION, actionServerUrl, createDocumentCache } from '../actions/action-schema.ts';
-import type { RelayEnv } from '../app.ts';
+import { ACTION_INFO_DESCRIPTION } from '../../generated/documents.ts';
+import type { RelayEnv } from '../core/env.ts';
 import type { RelayConfig } from '../config.ts';
+import { actionServerUrl } from '../http/server-url.ts';
 import { API_REFERENCE_PATHS, registerApiReference } from './api-reference.ts';
+import { createDocumentCache, type DocumentCache } from './document-cache.ts';
 
 /**
  * The served documents, public (no relay key): the GPT Action schema (/openapi.yaml, /openapi.json),
  * the whole contract (/openapi.full.yaml, /openapi.full.json), the plugin manifest, the privacy policy
  * a public GPT must link to, the API reference (api-reference.ts) and the manifest's logo.
- * Everything is built from the contract once; per server URL only the rendered text is cached.
+ * The documents come from generated/ (src/routes/document-cache.ts); the relay only fills in its server URL.
  */
 
 /** Add these to the app's public paths (they reveal nothing secret). */
@@ -28,9 +30,7 @@ const YAML_TYPE = 'application/yaml; charset=utf-8';
 const JSON_TYPE = 'application/json; charset=utf-8';
 const HTML_TYPE = 'text/html; charset=utf-8';
 
-export function registerDocumentRoutes(app: OpenAPIHono<RelayEnv>, config: RelayConfig, contract: object): void {
-  // Built now, so a contract that cannot make a valid action schema stops the relay at start-up.
-  const documents = createDocumentCache(contract);
+export function registerDocumentRoutes(app: OpenAPIHono<RelayEnv>, config: RelayConfig, documents: DocumentCache = createDocumentCache()): void {
   const fallback = config.port ? `http://localhost:${config.port}` : 'http://localhost';
   const serverUrl = (c: Context<RelayEnv>) =>
     actionServerUrl(

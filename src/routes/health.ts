@@ -1,5 +1,5 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
-import type { RelayEnv } from '../app.ts';
+import type { RelayEnv } from '../core/env.ts';
 
 const startedAt = Date.now();
 

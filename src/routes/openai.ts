@@ -1,8 +1,8 @@
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { OpenAPIHono } from '@hono/zod-openapi';
-import { operations, type RelayOperation } from '../../generated/routes.ts';
-import type { RelayEnv } from '../app.ts';
-import type { Forwarder } from '../core/forward.ts';
+import { operations } from '../../generated/routes.ts';
+import type { RelayEnv } from '../core/env.ts';
+import type { Forwarder } from '../upstream/forward/index.ts';
 import { canonicalUpstreamPath } from '../core/path-params.ts';
 
 /**
@@ -30,27 +30,4 @@ export function registerOpenAIRoutes(app: OpenAPIHono<RelayEnv>, forwarder: Forw
       return RESPONSE_ALREADY_SENT;
     });
   }
-}
-
-const pathMatchers = operations.map((op: RelayOperation) => ({
-  pattern: new RegExp(`^${op.path.replace(/\{[^}]+\}/g, '[^/]+')}$`),
-  method: op.method.toUpperCase(),
-  operationId: op.operationId,
-}));
-
-/** The operation a request was for, even when it was answered before routing (401, 429): for its record. */
-export function operationForPath(method: string, path: string): string | undefined {
-  return pathMatchers.find((m) => m.method === method && m.pattern.test(path))?.operationId;
-}
-
-const byRoute = new Map(operations.map((op) => [`${op.method.toUpperCase()} ${op.honoPath}`, op.operationId]));
-
-/** The operationId a matched Hono route serves (for records of answers the relay made itself). */
-export function operationIdOf(method: string, honoPath: string): string | undefined {
-  return byRoute.get(`${method} ${honoPath}`);
-}
-
-/** Methods the spec allows on a path, for an honest 405 instead of a 404. */
-export function methodsForPath(path: string): string[] {
-  return [...new Set(pathMatchers.filter((m) => m.pattern.test(path)).map((m) => m.method))];
 }

@@ -65,8 +65,9 @@ export function ledgerRowsOf(path: string): { operation: string; status: number 
   }
 }
 
+/** `env.PORT` picks the port (when the relay must know its own URL beforehand, e.g. PUBLIC_BASE_URL). */
 export async function startChildRelay(env: Record<string, string>, opts: { via?: 'node' | 'npm start' } = {}): Promise<ChildRelay> {
-  const port = await freePort();
+  const port = env.PORT ? Number(env.PORT) : await freePort();
   const usageDbPath = join(mkdtempSync(join(tmpdir(), 'relay-usage-')), 'usage.sqlite');
   const fullEnv = {
     // npm needs HOME and its own settings; node needs nothing but PATH.

@@ -1,0 +1,129 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+import { isObj, type Json } from './walk.ts';
+import { usageShape, type UsageShape } from './usage-shape.ts';
+
+/**
+ * schemas/openapi.yaml and its `x-relay` marks. This module is the one place that reads `x-relay`: every
+ * emitter asks it for an operation's relay values or its GPT Action mark, and the relay itself reads
+ * only what the emitters wrote into generated/.
+ */
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const SPEC_PATH = join(ROOT, 'schemas/openapi.yaml');
+/** The relay's metadata key on an operation; never served. */
+export const RELAY_KEY = 'x-relay';
+/** The methods the relay routes. */
+export const METHODS = ['get', 'post', 'put', 'patch', 'delete'] as const;
+/** Every method an OpenAPI path item may hold. */
+export const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const;
+
+const RELAY_VALUES = {
+  body: ['none', 'json', 'multipart'],
+  answer: ['json', 'sse-if-stream', 'binary'],
+  timeout: ['short', 'standard', 'long'],
+} as const;
+
+export interface RelayValues {
+  kind: 'passthrough' | 'relay';
+  body: string;
+  answer: string;
+  timeout: string;
+  action: ActionMark | null;
+}
+
+export interface ActionMark {
+  consequential: boolean;
+}
+
+export interface OperationInfo {
+  operationId: string;
+  method: string;
+  path: string;
+  tag: string;
+  pathParams: string[];
+  queryParams: Json[];
+  relay: RelayValues;
+  requestContentTypes: string[];
+  usage: UsageShape;
+  op: Json;
+}
+
+export function loadSpec(specPath = SPEC_PATH): Json {
+  const text = readFileSync(specPath, 'utf8');
+  const parsed: unknown = specPath.endsWith('.json') ? JSON.parse(text) : parse(text);
+  if (!isObj(parsed) || !isObj(parsed.paths)) throw new Error(`${specPath} is not an OpenAPI document (no paths).`);
+  return parsed;
+}
+
+/**
+ * An operation's GPT Action mark: `{consequential}` when it belongs to the action surface (the served GPT
+ * Action schema and the MCP tools), null when not, a string when the mark is malformed.
+ */
+export function actionMark(op: Json): ActionMark | null | string {
+  const relay = op[RELAY_KEY];
+  if (!isObj(relay) || relay.action === undefined || relay.action === null) return null;
+  if (!isObj(relay.action) || typeof relay.action.consequential !== 'boolean') {
+    return `${RELAY_KEY}.action must be {consequential: true|false}, said on purpose`;
+  }
+  return { consequential: relay.action.consequential };
+}
+
+/** Every operation of the spec, in spec order, with its relay values checked. Throws listing every problem. */
+export function listOperations(spec: Json): OperationInfo[] {
+  const out: OperationInfo[] = [];
+  const problems: string[] = [];
+  for (const [path, item] of Object.entries<Json>(spec.paths ?? {})) {
+    const sharedParams: Json[] = item.parameters ?? [];
+    for (const method of METHODS) {
+      const op = item[method];
+      if (!op) continue;
+      const where = `${method.toUpperCase()} ${path}`;
+      const params = [...sharedParams, ...(op.parameters ?? [])];
+      if (params.some((p) => p.$ref)) problems.push(`${where}: parameters must be written inline, not by $ref`);
+      const relay = op[RELAY_KEY] ?? {};
+      if (relay.kind !== undefined && !['passthrough', 'relay'].includes(relay.kind)) {
+        problems.push(`${where}: x-relay.kind must be passthrough (the default) or relay (got ${JSON.stringify(relay.kind)})`);
+      }
+      for (const [key, allowed] of Object.entries(RELAY_VALUES)) {
+        if (!(allowed as readonly string[]).includes(relay[key])) {
+          problems.push(`${where}: x-relay.${key} must be one of ${allowed.join(', ')} (got ${JSON.stringify(relay[key])})`);
+        }
+      }
+      if (!op.operationId) problems.push(`${where}: operationId is missing`);
+      const action = actionMark(op);
+      if (typeof action === 'string') problems.push(`${where}: ${action}`);
+      const pathParams = [...path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]);
+      for (const name of pathParams) {
+        if (!params.some((p) => p.in === 'path' && p.name === name)) problems.push(`${where}: path parameter {${name}} is not declared`);
+      }
+      out.push({
+        operationId: op.operationId,
+        method,
+        path,
+        tag: op.tags?.[0] ?? 'default',
+        pathParams,
+        queryParams: params.filter((p) => p.in === 'query'),
+        relay: {
+          kind: relay.kind ?? 'passthrough',
+          body: relay.body,
+          answer: relay.answer,
+          timeout: relay.timeout,
+          action: typeof action === 'object' ? action : null,
+        },
+        requestContentTypes: Object.keys(op.requestBody?.content ?? {}),
+        usage: usageShape(spec, op),
+        op,
+      });
+    }
+  }
+  const seen = new Set<string>();
+  for (const o of out) {
+    if (seen.has(o.operationId)) problems.push(`operationId ${o.operationId} is used twice`);
+    seen.add(o.operationId);
+  }
+  if (problems.length) throw new Error(`schemas/openapi.yaml is not valid for the relay:\n  - ${problems.join('\n  - ')}`);
+  return out;
+}

@@ -1,0 +1,368 @@
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { http, HttpResponse } from 'msw';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { OPENAI_BASE, useMockOpenAI } from './helpers/mock-openai.ts';
+import { rawRequest } from './helpers/raw-http.ts';
+import { startTestRelay, type TestRelay } from './helpers/relay.ts';
+
+/**
+ * One upstream policy: whichever door a call comes through (pass-through JSON or SSE, the proxy, an action,
+ * an MCP tool), the usage OpenAI reports is recorded in the ledger under the right operation, and a token
+ * budget spent on one path refuses the next call on every path.
+ */
+const { server, upstream } = useMockOpenAI();
+
+const ADMIN = 'admin-key-0123456789abcdef';
+const KEYS = {
+  direct: 'direct-key-0123456789abc',
+  proxy: 'proxyy-key-0123456789abc',
+  action: 'action-key-0123456789abc',
+  mcp: 'mcpmcp-key-0123456789abc',
+};
+const RELAY_KEY_ENV = Object.entries(KEYS)
+  .map(([label, key]) => `${label}:${key}`)
+  .join(',');
+
+interface Total {
+  keyLabel: string;
+  operation: string;
+  model: string | null;
+  requests: number;
+  inputTokens: number;
+  outputTokens: number;
+  totalTokens: number;
+}
+
+async function totals(relay: TestRelay, label: string): Promise<Total[]> {
+  const res = await fetch(`${relay.url}/v1/relay/usage?key=${label}`, { headers: { authorization: `Bearer ${ADMIN}` } });
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { data: Total[] }).data;
+}
+const tokensOf = (rows: Total[], operation: string) => rows.filter((r) => r.operation === operation).reduce((sum, r) => sum + r.totalTokens, 0);
+
+const call = (relay: TestRelay, key: string, path: string, init: RequestInit & { json?: unknown } = {}) =>
+  fetch(`${relay.url}${path}`, {
+    ...init,
+    method: init.method ?? (init.json !== undefined ? 'POST' : 'GET'),
+    headers: { authorization: `Bearer ${key}`, ...(init.json !== undefined ? { 'content-type': 'application/json' } : {}) },
+    body: init.json !== undefined ? JSON.stringify(init.json) : init.body,
+  });
+
+async function mcpClient(relay: TestRelay, key: string): Promise<Client> {
+  const client = new Client({ name: 'usage-test', version: '1.0.0' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(`${relay.url}/mcp`), { requestInit: { headers: { authorization: `Bearer ${key}` } } }));
+  return client;
+}
+
+// ------------------------------------------------------------------------------------------ upstream fixtures
+
+const CHAT_MODEL = 'gpt-4.1-mini-2025-04-14';
+const chunk = (delta: object, extra: object = {}) => ({
+  id: 'chatcmpl-1',
+  object: 'chat.completion.chunk',
+  created: 1,
+  model: CHAT_MODEL,
+  system_fingerprint: 'fp_1',
+  choices: [{ index: 0, delta, logprobs: null, finish_reason: null }],
+  ...extra,
+});
+const CHAT_USAGE = { prompt_tokens: 11, completion_tokens: 6, total_tokens: 17, prompt_tokens_details: { cached_tokens: 0 } };
+
+/** The stream OpenAI sends: with `usage: null` on every chunk and a final usage chunk only when asked. */
+function chatStream(withUsage: boolean): string {
+  const events = [chunk({ role: 'assistant', content: '' }), chunk({ content: 'He said "usage":null' }), chunk({}, {})];
+  events[2]!.choices[0]!.finish_reason = 'stop' as never;
+  const lines = events.map((e) => `data: ${JSON.stringify(withUsage ? { ...e, usage: null } : e)}\n\n`);
+  if (withUsage) lines.push(`data: ${JSON.stringify({ ...chunk({}), choices: [], usage: CHAT_USAGE })}\n\n`);
+  lines.push('data: [DONE]\n\n');
+  return lines.join('');
+}
+
+/** Chat completions: a stream that carries usage exactly when the request asks for it; the request body seen. */
+function chatHandler(seen: { body?: any; raw?: string; contentLength?: string | null }) {
+  return http.post(`${OPENAI_BASE}/v1/chat/completions`, async ({ request }) => {
+    try {
+      seen.raw = await request.text();
+    } catch {
+      return new HttpResponse(null, { status: 400 }); // the relay cut the request off
+    }
+    seen.contentLength = request.headers.get('content-length');
+    seen.body = JSON.parse(seen.raw);
+    if (!seen.body.stream) return HttpResponse.json({ id: 'chatcmpl-2', object: 'chat.completion', model: CHAT_MODEL, choices: [], usage: CHAT_USAGE });
+    const asked = seen.body.stream_options?.include_usage === true;
+    return new HttpResponse(chatStream(asked), { headers: { 'content-type': 'text/event-stream' } });
+  });
+}
+
+const RESP_MODEL = 'gpt-5-mini-2025-08-07';
+const RESP_USAGE = { input_tokens: 20, output_tokens: 10, total_tokens: 30, input_tokens_details: { cached_tokens: 0 }, output_tokens_details: { reasoning_tokens: 4 } };
+const responseObject = (id: string, status: string, usage: object | null) => ({
+  id,
+  object: 'response',
+  created_at: 1,
+  status,
+  background: true,
+  model: RESP_MODEL,
+  output: status === 'completed' ? [{ type: 'message', id: 'msg_1', status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: 'Hi' }] }] : [],
+  usage,
+});
+
+/** A background response: queued when created, completed (with usage) at every poll. */
+function backgroundResponses() {
+  let n = 0;
+  server.use(
+    http.post(`${OPENAI_BASE}/v1/responses`, () => HttpResponse.json(responseObject(`resp_${++n}`, 'queued', null))),
+    http.get(`${OPENAI_BASE}/v1/responses/:id`, ({ params }) => HttpResponse.json(responseObject(String(params.id), 'completed', RESP_USAGE))),
+  );
+}
+
+// ------------------------------------------------------------------------------------------ recorded usage
+
+describe('every path records the upstream usage under its operation', () => {
+  let relay: TestRelay;
+  beforeAll(async () => {
+    relay = await startTestRelay({ RELAY_KEY: RELAY_KEY_ENV, RELAY_ADMIN_KEY: ADMIN, LOG_LEVEL: 'silent' });
+  });
+  afterAll(() => relay.shutdown());
+
+  test('pass-through JSON: the answer\'s usage', async () => {
+    server.use(http.post(`${OPENAI_BASE}/v1/embeddings`, () => HttpResponse.json({ object: 'list', data: [], model: 'text-embedding-3-small', usage: { prompt_tokens: 8, total_tokens: 8 } })));
+    expect((await call(relay, KEYS.direct, '/v1/embeddings', { json: { model: 'text-embedding-3-small', input: 'x' } })).status).toBe(200);
+    expect(await totals(relay, 'direct')).toContainEqual(expect.objectContaining({ operation: 'createEmbedding', model: 'text-embedding-3-small', totalTokens: 8 }));
+  });
+
+  test('pass-through SSE without include_usage: the relay asks, the caller receives exactly what OpenAI would have sent, the usage is counted', async () => {
+    const seen: { body?: any } = {};
+    server.use(chatHandler(seen));
+    const before = tokensOf(await totals(relay, 'direct'), 'createChatCompletion');
+    const sent = { model: 'gpt-4.1-mini', stream: true, stream_options: { include_obfuscation: false }, messages: [{ role: 'user', content: 'hi' }] };
+    const res = await call(relay, KEYS.direct, '/v1/chat/completions', { json: sent });
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe(chatStream(false));
+    expect(seen.body).toEqual({ ...sent, stream_options: { include_obfuscation: false, include_usage: true } });
+    expect(tokensOf(await totals(relay, 'direct'), 'createChatCompletion') - before).toBe(17);
+  });
+
+  test('pass-through SSE with include_usage: upstream gets the body as sent, the caller the whole stream, byte for byte', async () => {
+    const seen: { raw?: string } = {};
+    server.use(chatHandler(seen));
+    const before = tokensOf(await totals(relay, 'direct'), 'createChatCompletion');
+    const body = '{"model":"gpt-4.1-mini", "stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}';
+    const answer = await rawRequest(relay.url, { method: 'POST', path: '/v1/chat/completions', headers: { authorization: `Bearer ${KEYS.direct}`, 'content-type': 'application/json' }, body });
+    expect(answer.status).toBe(200);
+    expect(answer.body).toBe(chatStream(true));
+    expect(seen.raw).toBe(body);
+    expect(tokensOf(await totals(relay, 'direct'), 'createChatCompletion') - before).toBe(17);
+  });
+
+  test('a streamed body too large to hold (> 64 KB): include_usage goes in as it streams, chunked upstream; counted, withheld', async () => {
+    const seen: { body?: any; contentLength?: string | null } = {};
+    server.use(chatHandler(seen));
+    const before = tokensOf(await totals(relay, 'direct'), 'createChatCompletion');
+    const long = 'x'.repeat(100_000);
+    const sent = { model: 'gpt-4.1-mini', messages: [{ role: 'user', content: `say "stream": false ${long}` }], stream: true, metadata: { a: '{"}' } };
+    const answer = await rawRequest(relay.url, {
+      method: 'POST',
+      path: '/v1/chat/completions',
+      headers: { authorization: `Bearer ${KEYS.direct}`, 'content-type': 'application/json' },
+      body: `${JSON.stringify(sent)}\n`,
+    });
+    expect(answer.status).toBe(200);
+    expect(answer.body).toBe(chatStream(false));
+    expect(seen.body).toEqual({ ...sent, stream_options: { include_usage: true } });
+    expect(seen.contentLength).toBeNull();
+    expect(tokensOf(await totals(relay, 'direct'), 'createChatCompletion') - before).toBe(17);
+  });
+
+  test('a large streamed body whose own stream_options does not ask for usage is refused (400), one that asks passes', async () => {
+    server.use(chatHandler({}));
+    const long = 'y'.repeat(100_000);
+    const send = (options: object) =>
+      rawRequest(relay.url, {
+        method: 'POST',
+        path: '/v1/chat/completions',
+        headers: { authorization: `Bearer ${KEYS.direct}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'm', stream_options: options, messages: [{ role: 'user', content: long }], stream: true }),
+      });
+    const refused = await send({ include_obfuscation: false });
+    expect(refused.status).toBe(400);
+    expect(JSON.parse(refused.body).error).toMatchObject({ code: 'stream_usage_required', param: 'stream_options.include_usage' });
+    const asked = await send({ include_usage: true, include_obfuscation: false });
+    expect(asked.status).toBe(200);
+    expect(asked.body).toBe(chatStream(true));
+  });
+
+  test('the proxy: a streamed chat completion through POST /v1/proxy is counted under its operation, the usage withheld', async () => {
+    const seen: { body?: any } = {};
+    server.use(chatHandler(seen));
+    const res = await call(relay, KEYS.proxy, '/v1/proxy', { json: { method: 'POST', path: '/v1/chat/completions', body: { model: 'm', stream: true, messages: [] } } });
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe(chatStream(false));
+    expect(seen.body.stream_options).toEqual({ include_usage: true });
+    expect(tokensOf(await totals(relay, 'proxy'), 'createChatCompletion')).toBe(17);
+  });
+
+  test('a background response created by pass-through is counted once, by the poll that sees it finished', async () => {
+    backgroundResponses();
+    const created = (await (await call(relay, KEYS.direct, '/v1/responses', { json: { model: 'gpt-5-mini', input: 'x', background: true } })).json()) as { id: string };
+    const before = await totals(relay, 'direct');
+    expect(tokensOf(before, 'createResponse')).toBe(0);
+    for (let i = 0; i < 3; i++) expect((await call(relay, KEYS.direct, `/v1/responses/${created.id}`)).status).toBe(200);
+    const after = await totals(relay, 'direct');
+    expect(tokensOf(after, 'getResponse')).toBe(30);
+    // Three polls, one of them counted (with the model and usage), two not.
+    expect(after.filter((r) => r.operation === 'getResponse')).toEqual([
+      expect.objectContaining({ model: null, requests: 2, totalTokens: 0 }),
+      expect.objectContaining({ model: RESP_MODEL, requests: 1, inputTokens: 20, outputTokens: 10, totalTokens: 30 }),
+    ]);
+    // A response the relay never saw start is not counted by a poll (its POST was counted, or it is not ours).
+    expect((await call(relay, KEYS.direct, '/v1/responses/resp_elsewhere')).status).toBe(200);
+    expect(tokensOf(await totals(relay, 'direct'), 'getResponse')).toBe(30);
+  });
+
+  test('actions: the summed usage of an action\'s upstream calls, under its operationId', async () => {
+    backgroundResponses();
+    const answer = await call(relay, KEYS.action, '/v1/actions/responses', { json: { input: 'hi', wait_seconds: 5 } });
+    expect(answer.status).toBe(200);
+    expect(await answer.json()).toMatchObject({ status: 'completed', output_text: 'Hi' });
+    server.use(
+      http.post(`${OPENAI_BASE}/v1/images/generations`, () =>
+        HttpResponse.json({ created: 1, data: [{ b64_json: Buffer.from('x').toString('base64') }], output_format: 'png', usage: { input_tokens: 7, output_tokens: 5, total_tokens: 12 } }),
+      ),
+      http.get(`${OPENAI_BASE}/v1/vector_stores`, () => HttpResponse.json({ object: 'list', data: [], has_more: false })),
+    );
+    expect((await call(relay, KEYS.action, '/v1/actions/images/generations', { json: { prompt: 'a cat' } })).status).toBe(200);
+    expect((await call(relay, KEYS.action, '/v1/actions/vector_stores')).status).toBe(200);
+    const rows = await totals(relay, 'action');
+    expect(rows).toContainEqual(expect.objectContaining({ operation: 'createActionResponse', model: RESP_MODEL, inputTokens: 20, outputTokens: 10, totalTokens: 30 }));
+    expect(rows).toContainEqual(expect.objectContaining({ operation: 'generateActionImage', totalTokens: 12 }));
+    expect(rows).toContainEqual(expect.objectContaining({ operation: 'listActionVectorStores', totalTokens: 0, requests: 1 }));
+  });
+
+  test('MCP: a tool call is recorded under the tool\'s name with its upstream usage', async () => {
+    backgroundResponses();
+    const client = await mcpClient(relay, KEYS.mcp);
+    try {
+      const result = (await client.callTool({ name: 'createActionResponse', arguments: { input: 'hi', wait_seconds: 5 } })) as CallToolResult;
+      expect(result.isError, JSON.stringify(result.content)).toBeFalsy();
+    } finally {
+      await client.close();
+    }
+    const rows = await totals(relay, 'mcp');
+    expect(rows).toContainEqual(expect.objectContaining({ operation: 'createActionResponse', model: RESP_MODEL, totalTokens: 30 }));
+    expect(rows.some((r) => r.operation === '/mcp')).toBe(false);
+  });
+});
+
+// ------------------------------------------------------------------------------------------ budgets
+
+describe('a token budget spent on any path refuses the next call on every path', () => {
+  let relay: TestRelay;
+  beforeAll(async () => {
+    // 40 tokens a day for each label; requests per minute generous.
+    relay = await startTestRelay({ RELAY_KEY: RELAY_KEY_ENV, RELAY_ADMIN_KEY: ADMIN, RATE_LIMITS: '*=1000/min:40/day', LOG_LEVEL: 'silent' });
+  });
+  afterAll(() => relay.shutdown());
+
+  /** Every door, as each label would knock: pass-through (the fast door), the proxy, an action, MCP. */
+  async function statusesFor(key: string): Promise<number[]> {
+    server.use(http.get(`${OPENAI_BASE}/v1/models`, () => HttpResponse.json({ object: 'list', data: [] })), http.get(`${OPENAI_BASE}/v1/files`, () => HttpResponse.json({ object: 'list', data: [], has_more: false })));
+    const mcp = await fetch(`${relay.url}/mcp`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    });
+    const statuses = [
+      (await call(relay, key, '/v1/models')).status,
+      (await call(relay, key, '/v1/proxy', { json: { method: 'GET', path: '/v1/models' } })).status,
+      (await call(relay, key, '/v1/actions/files')).status,
+      mcp.status,
+    ];
+    return statuses;
+  }
+
+  const spend: [keyof typeof KEYS, (relay: TestRelay) => Promise<void>][] = [
+    ['direct', async (relay) => void (await (await call(relay, KEYS.direct, '/v1/chat/completions', { json: { model: 'm', stream: true, messages: [] } })).text())],
+    ['proxy', async (relay) => void (await (await call(relay, KEYS.proxy, '/v1/proxy', { json: { method: 'POST', path: '/v1/chat/completions', body: { model: 'm', messages: [] } } })).text())],
+    ['action', async (relay) => void (await (await call(relay, KEYS.action, '/v1/actions/responses', { json: { input: 'hi', wait_seconds: 5 } })).text())],
+    [
+      'mcp',
+      async (relay) => {
+        const client = await mcpClient(relay, KEYS.mcp);
+        try {
+          await client.callTool({ name: 'createActionResponse', arguments: { input: 'hi', wait_seconds: 5 } });
+        } finally {
+          await client.close();
+        }
+      },
+    ],
+  ];
+
+  test.each(spend)('spent through %s: 429 on pass-through, proxy, actions and MCP', async (label, spendOnce) => {
+    server.use(chatHandler({}));
+    backgroundResponses();
+    expect(await statusesFor(KEYS[label])).toEqual([200, 200, 200, 200]);
+    // 17 or 30 tokens a call, against 40: spend until the day's budget is used up.
+    const spent = async () => (await totals(relay, label)).reduce((sum, r) => sum + r.totalTokens, 0);
+    for (let calls = 0; (await spent()) < 40; calls++) {
+      expect(calls, 'tokens recorded for each call').toBeLessThan(3);
+      await spendOnce(relay);
+    }
+    const refused = await statusesFor(KEYS[label]);
+    expect(refused).toEqual([429, 429, 429, 429]);
+    const body = (await (await call(relay, KEYS[label], '/v1/models')).json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe('rate_limit_exceeded');
+    expect(body.error.message).toMatch(/tokens per day/);
+  });
+});
+
+// ------------------------------------------------------------------------------------------ one proxy envelope
+
+describe('the proxy envelope: POST /v1/proxy and the relayProxy tool answer the same list the same way', () => {
+  let relay: TestRelay;
+  beforeAll(async () => {
+    relay = await startTestRelay({ RELAY_KEY: RELAY_KEY_ENV, LOG_LEVEL: 'silent' });
+  });
+  afterAll(() => relay.shutdown());
+
+  const file = (i: number) => ({ id: `file-${String(i).padStart(4, '0')}`, object: 'file', bytes: i, created_at: i, filename: `notes-${'n'.repeat(180)}-${i}.txt`, purpose: 'assistants' });
+
+  test.each([
+    ['400 items, over 100,000 characters: shortened', 400, true],
+    ['20 items: untouched', 20, false],
+  ])('%s', async (_name, count, truncated) => {
+    const page = { object: 'list', data: Array.from({ length: count }, (_, i) => file(i)), first_id: 'file-0000', last_id: `file-${String(count - 1).padStart(4, '0')}`, has_more: false };
+    server.use(http.get(`${OPENAI_BASE}/v1/files`, () => HttpResponse.json(page)));
+    const res = await call(relay, KEYS.proxy, '/v1/proxy', { json: { method: 'GET', path: '/v1/files' } });
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    expect(text.length).toBeLessThanOrEqual(100_000);
+    const viaHttp = JSON.parse(text);
+    expect(res.headers.get('x-relay-truncated')).toBe(truncated ? 'true' : null);
+
+    const client = await mcpClient(relay, KEYS.proxy);
+    let viaMcp: unknown;
+    try {
+      const result = (await client.callTool({ name: 'relayProxy', arguments: { method: 'GET', path: '/v1/files' } })) as CallToolResult;
+      expect(result.isError).toBeFalsy();
+      viaMcp = result.structuredContent;
+    } finally {
+      await client.close();
+    }
+    expect(viaMcp).toEqual(viaHttp);
+    if (truncated) {
+      expect(viaHttp.data.length).toBeLessThan(count);
+      expect(viaHttp.has_more).toBe(true);
+      expect(viaHttp.truncated).toBe(true);
+      expect(viaHttp.last_id).toBe(viaHttp.data[viaHttp.data.length - 1].id);
+    } else {
+      expect(viaHttp).toEqual(page);
+    }
+  });
+});
+
+afterAll(() => {
+  expect(upstream.filter((r) => r.url.host !== 'api.openai.com')).toEqual([]);
+});
