@@ -30,20 +30,18 @@ async function startMain(env: Record<string, string>): Promise<{ code: number | 
   let output = '';
   child.stdout.on('data', (d) => (output += d));
   child.stderr.on('data', (d) => (output += d));
-  const exited = new Promise<number | null>((r) => child.once('exit', r));
-  const serving = (async () => {
-    for (;;) {
-      await new Promise((r) => setTimeout(r, 50));
-      if ((await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined))?.ok) return 'serving' as const;
-    }
-  })();
-  const first = await Promise.race([exited, serving]);
-  if (first === 'serving') {
-    child.kill('SIGKILL');
-    await exited;
-    return { code: null, output };
+  let code: number | null | undefined;
+  const exited = new Promise<number | null>((r) => child.once('exit', (c) => r((code = c))));
+  // Until it exits, serves, or 30 s pass; a relay still running then is ended.
+  const deadline = Date.now() + 30_000;
+  while (code === undefined && Date.now() < deadline) {
+    if ((await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined))?.ok) break;
+    await new Promise((r) => setTimeout(r, 50));
   }
-  return { code: first, output };
+  if (code !== undefined) return { code, output };
+  child.kill('SIGKILL');
+  await exited;
+  return { code: null, output };
 }
 
 describe('storage is probed before the relay listens', () => {

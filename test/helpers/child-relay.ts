@@ -97,7 +97,12 @@ export async function startChildRelay(env: Record<string, string>, opts: { via?:
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline) throw new Error(`relay did not start: ${output}`);
+    if (Date.now() > deadline) {
+      // Not left running once the test has given up on it (npm's whole group, for `npm start`).
+      if (opts.via === 'npm start') process.kill(-child.pid!, 'SIGKILL');
+      else child.kill('SIGKILL');
+      throw new Error(`relay did not start within 30 s: ${output}`);
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
