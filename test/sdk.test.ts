@@ -183,7 +183,6 @@ const container = { id: 'cntr_abc123', object: 'container', name: 'sandbox', cre
 const containerFile = { id: 'cfile_abc123', object: 'container.file', container_id: 'cntr_abc123', created_at: T, bytes: 11, path: '/mnt/data/hello.txt', source: 'user' };
 const batch = (status = 'validating') => ({ id: 'batch_abc123', object: 'batch', endpoint: '/v1/responses', model: 'gpt-5', errors: null, input_file_id: 'file-abc123', completion_window: '24h', status, output_file_id: null, error_file_id: null, created_at: T, in_progress_at: null, expires_at: T + 86400, completed_at: null, request_counts: { total: 0, completed: 0, failed: 0 }, metadata: { job: 'nightly' } });
 const imagesResponse = (data: object[]) => ({ created: T, data, background: 'opaque', output_format: 'png', size: '1024x1024', quality: 'high', usage: { input_tokens: 10, output_tokens: 100, total_tokens: 110, input_tokens_details: { image_tokens: 0, text_tokens: 10 } } });
-const video = (id = 'video_abc123', extra: Record<string, unknown> = {}) => ({ id, object: 'video', model: 'sora-2', status: 'queued', progress: 0, created_at: T, completed_at: null, expires_at: null, prompt: 'A cat on a skateboard', size: '720x1280', seconds: '4', remixed_from_video_id: null, error: null, ...extra });
 
 const PNG = Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000000', 'hex');
 const WAV = Buffer.concat([Buffer.from('RIFF\x24\x00\x00\x00WAVEfmt ', 'latin1'), randomBytes(32)]);
