@@ -82,6 +82,7 @@ describe('the ledger queues packed rows, not the objects it is given', () => {
       migrate: async () => {},
       insert: async (rows) => void inserted.push(rows),
       totals: async () => [],
+      spendSince: async () => [],
       close: async () => {},
     };
     const ledger = createLedger(store, { batchSize: 10, flushIntervalMs: 60_000 });
@@ -116,6 +117,7 @@ describe('the ledger queues packed rows, not the objects it is given', () => {
       },
       insertPacked: async (bytes) => void batches.push(decodeAll(bytes)),
       totals: async () => [],
+      spendSince: async () => [],
       close: async () => {},
     };
     const ledger = createLedger(store, { batchSize: 4, flushIntervalMs: 60_000 });

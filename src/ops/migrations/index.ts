@@ -64,6 +64,15 @@ export const MIGRATIONS: readonly Migration[] = [
     sqlite: 'DROP INDEX IF EXISTS usage_log_key_label_time_idx;',
     postgres: 'DROP INDEX IF EXISTS usage_log_key_label_time_idx;',
   },
+  {
+    // What each request cost at the price table's prices, in whole micro-dollars (USD 10⁻⁶); NULL when it
+    // spent tokens on a model the table has no price for (or spent nothing). Rows written before this
+    // version have no cost. (Version 3 is taken by the OAuth tables, written at the same time.)
+    version: 4,
+    name: 'add usage_log.cost_micros',
+    sqlite: 'ALTER TABLE usage_log ADD COLUMN cost_micros INTEGER;',
+    postgres: 'ALTER TABLE usage_log ADD COLUMN cost_micros BIGINT;',
+  },
 ];
 
 /** The columns of `usage_log` written by `insert`, in parameter order. */
@@ -79,4 +88,5 @@ export const USAGE_COLUMNS = [
   'input_tokens',
   'output_tokens',
   'total_tokens',
+  'cost_micros',
 ] as const;

@@ -3,7 +3,7 @@ import { sseTap } from './sse-tap.ts';
 
 import type { UsageTap } from './types.ts';
 
-export type { UsageInfo, UsageTap } from './types.ts';
+export type { TokenDetail, TokenDetails, UsageInfo, UsageTap } from './types.ts';
 
 /**
  * Reads the model and token usage out of an OpenAI answer as it passes by, without slowing it.
