@@ -5,6 +5,7 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { costOf, microsOf } from '../src/ops/cost.ts';
 import { BUILTIN_PRICES_PATH, createPriceBook, loadPriceBook, priceTableSchema, PriceTableError, type PriceTable } from '../src/ops/prices.ts';
+import { createUsageAccount } from '../src/upstream/usage-account.ts';
 import type { UsageInfo } from '../src/upstream/usage-tap/index.ts';
 
 /**
@@ -135,6 +136,39 @@ describe('the cost of a call, by hand', () => {
     expect([0, 499_999, 500_000, 1_499_999, 1_500_000, 25_000_000, 123_456_789_500_000].map(microsOf)).toEqual([0, 0, 1, 1, 2, 25, 123_456_790]);
     // 8 embedding tokens cost 0.16 µ$: recorded as 0, the nearest whole micro-dollar.
     expect(microsOf(costOf({ model: 'text-embedding-3-small', inputTokens: 8, totalTokens: 8 }, book) as number)).toBe(0);
+  });
+});
+
+describe('a request of several calls (an action, an MCP tool)', () => {
+  const priced = (usage: UsageInfo): UsageInfo => {
+    const c = costOf(usage, book);
+    return { ...usage, costPicoUsd: typeof c === 'number' ? c : c === undefined ? undefined : null };
+  };
+
+  test('each call is priced at its own model\'s price, then summed; the first model names the record', async () => {
+    const account = createUsageAccount();
+    account.add(priced({ model: 'gpt-5-mini', inputTokens: 1000, outputTokens: 100, details: { cachedInput: 200 } }), 10, 1);
+    account.add(Promise.resolve(priced({ model: 'gpt-image-1', inputTokens: 50, outputTokens: 4000, details: { imageInput: 10 } })), 20, 1);
+    account.add(priced({ model: 'gpt-5-mini' }), 5, 1); // a poll that spent nothing
+    await account.settled();
+    // 800 × 0.25 + 200 × 0.025 + 100 × 2 = 405 µ$; 40 × 5 + 10 × 10 + 4000 × 40 = 160,300 µ$
+    expect(account.usage).toEqual({
+      model: 'gpt-5-mini',
+      inputTokens: 1050,
+      outputTokens: 4100,
+      totalTokens: undefined,
+      details: { cachedInput: 200, imageInput: 10 },
+      costPicoUsd: (405 + 160_300) * 1e6,
+    });
+    expect(microsOf(account.usage!.costPicoUsd!)).toBe(160_705);
+  });
+
+  test('one call without a price makes the whole cost unknown (a part of a cost is not its cost)', () => {
+    const account = createUsageAccount();
+    account.add(priced({ model: 'gpt-5-mini', inputTokens: 1000, outputTokens: 100 }), 10, 1);
+    account.add(priced({ inputTokens: 50, outputTokens: 40 }), 10, 1); // an image answer names no model
+    account.add(priced({ model: 'gpt-5-mini', inputTokens: 1000, outputTokens: 100 }), 10, 1);
+    expect(account.usage?.costPicoUsd).toBeNull();
   });
 });
 

@@ -12,9 +12,10 @@ import type { SqliteRowValues, UsageRow } from './ledger-values.ts';
  * crosses to the ledger thread as one copied byte range instead of a JSON string.
  *
  * Each row: time (float64, epoch ms), status, latency and upstream ms (int32, -1 for none), input,
- * output and total tokens and cost in micro-dollars (float64, -1 for none), then key label, operation, upstream request id and
- * model (uint16 UTF-8 byte length, 0xffff for none, then the bytes; texts are cut to 200 units first). Values are cleaned (`cleanRow`)
- * before they are packed, so a decoded row is exactly what the store writes.
+ * output and total tokens and the cost in micro-dollars (float64, -1 for none), then key label,
+ * operation, upstream request id and model (uint16 UTF-8 byte length, 0xffff for none, then the bytes;
+ * texts are cut to 200 units first). Values are cleaned (`cleanRow`) before they are packed, so a decoded
+ * row is exactly what the store writes.
  */
 
 const FIXED_BYTES = 8 + 3 * 4 + 4 * 8;

@@ -25,7 +25,9 @@ export type { TokenDetail, TokenDetails, UsageInfo, UsageTap } from './types.ts'
  *
  * Usage is read in any of OpenAI's shapes: Responses and images (`input_tokens`, `output_tokens`,
  * `total_tokens`), Chat Completions (`prompt_tokens`, `completion_tokens`, `total_tokens`), Embeddings
- * (`prompt_tokens`, `total_tokens`).
+ * (`prompt_tokens`, `total_tokens`), with the details that change its price (cached, cache-write, audio,
+ * image and reasoning tokens, from the same object) and, for answers that generated output, the
+ * `service_tier` beside it.
  */
 
 export interface UsageTapOptions {
