@@ -370,7 +370,18 @@ describe('every path records what each request cost, to the micro-dollar, comput
     expect(await costOf(relay, 'mcp', 'createActionResponse')).toBe(CACHED_COST);
   });
 
-  test('a usage that names no model has no cost, never a silent 0: counted as unpriced, in the ledger and the metrics', async () => {
+  test('an image answer names no model: through pass-through the held request body names it, and prices it', async () => {
+    const usage = { input_tokens: 50, output_tokens: 4160, total_tokens: 4210, input_tokens_details: { text_tokens: 50, image_tokens: 0 } };
+    server.use(http.post(`${OPENAI_BASE}/v1/images/generations`, () => HttpResponse.json({ created: 1, data: [{ b64_json: 'eA==' }], output_format: 'png', usage })));
+    const res = await call(relay, KEYS.direct, '/v1/images/generations', { json: { prompt: 'a cat', model: 'gpt-image-1', quality: 'high' } });
+    expect(res.status).toBe(200);
+    await res.arrayBuffer();
+    // gpt-image-1: 50 text input × 5 + 4,160 image output × 40 = 250 + 166,400 µ$
+    expect(await costOf(relay, 'direct', 'createImage')).toBe(166_650);
+    expect(await totals(relay, 'direct')).toContainEqual(expect.objectContaining({ operation: 'createImage', model: 'gpt-image-1' }));
+  });
+
+  test('a usage that names no model (an image action: its body is the relay\'s, not held) has no cost, never a silent 0: counted as unpriced', async () => {
     server.use(
       http.post(`${OPENAI_BASE}/v1/images/generations`, () =>
         HttpResponse.json({ created: 1, data: [{ b64_json: Buffer.from('x').toString('base64') }], output_format: 'png', usage: { input_tokens: 7, output_tokens: 5, total_tokens: 12 } }),

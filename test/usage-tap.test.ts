@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { createUsageTap, type UsageInfo } from '../src/upstream/usage-tap/index.ts';
+import { createUsageTap, withRequestModel, type UsageInfo } from '../src/upstream/usage-tap/index.ts';
 
 function run(contentType: string | undefined, chunks: (string | Buffer)[], opts?: Parameters<typeof createUsageTap>[1]): UsageInfo | undefined {
   const tap = createUsageTap(contentType, opts);
@@ -259,6 +259,17 @@ describe('token details and service tier: what prices a call', () => {
     expect(run('application/json', [head])).toMatchObject({ serviceTier: 'priority' });
     const nested = json({ model: 'gpt-5', tools: [{ service_tier: 'flex' }], usage });
     expect(run('application/json', [nested])).not.toHaveProperty('serviceTier');
+  });
+});
+
+describe('withRequestModel: the model of an answer that names none, from the held request body', () => {
+  test('the body\'s top-level model only, and only when the answer named none', () => {
+    const body = (v: unknown) => Buffer.from(JSON.stringify(v));
+    expect(withRequestModel({ inputTokens: 1 }, body({ prompt: 'a "model": "x"', metadata: { model: 'nested' }, model: 'gpt-image-1' }))).toEqual({ inputTokens: 1, model: 'gpt-image-1' });
+    expect(withRequestModel({ model: 'gpt-5', inputTokens: 1 }, body({ model: 'gpt-image-1' }))).toEqual({ model: 'gpt-5', inputTokens: 1 });
+    expect(withRequestModel({ inputTokens: 1 }, body({ metadata: { model: 'nested' } }))).toEqual({ inputTokens: 1 });
+    expect(withRequestModel({ inputTokens: 1 }, undefined)).toEqual({ inputTokens: 1 });
+    expect(withRequestModel({ inputTokens: 1 }, Buffer.from('not json'))).toEqual({ inputTokens: 1 });
   });
 });
 

@@ -141,7 +141,7 @@ function depthAt(s: string, at: number): number | undefined {
   return stack.includes(0x5b) ? undefined : stack.length;
 }
 
-function firstValueInHead(head: string, key: string, maxDepth: number, wantObject: boolean): unknown {
+export function firstValueInHead(head: string, key: string, maxDepth: number, wantObject: boolean): unknown {
   for (const { at, value } of keyValues(head, key)) {
     const depth = depthAt(head, at);
     if (depth === undefined || depth < 1 || depth > maxDepth) continue;

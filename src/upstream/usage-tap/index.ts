@@ -4,6 +4,7 @@ import { sseTap } from './sse-tap.ts';
 import type { UsageTap } from './types.ts';
 
 export type { TokenDetail, TokenDetails, UsageInfo, UsageTap } from './types.ts';
+export { withRequestModel } from './request-model.ts';
 
 /**
  * Reads the model and token usage out of an OpenAI answer as it passes by, without slowing it.
