@@ -86,7 +86,7 @@ export async function createOps(config: RelayConfig, logger: Logger): Promise<Op
   const hasCostBudget = policies.some((p) => p.costPerDay !== undefined || p.costPerMonth !== undefined);
   const hasAnyLimit = ops.limits.size > 0;
   const logInfo = logger.isLevelEnabled('info');
-  if (hasTokenBudget || hasCostBudget) await seedBudgets(ledger, limiter, logger);
+  if (hasTokenBudget || hasCostBudget) await seedBudgets(ledger, limiter, logger, policies.some((p) => p.costPerMonth !== undefined));
 
   // Each missing price is named once (bounded: the names come from OpenAI's answers).
   const warned = new Set<string>();
@@ -196,15 +196,16 @@ export async function createOps(config: RelayConfig, logger: Logger): Promise<Op
 
 /**
  * Budgets survive a restart: the day's tokens and cost and the month's cost start from what the ledger
- * holds. Without a ledger (USAGE_LEDGER=off) they start from zero, and the operator is told so.
+ * holds (the month's rows are read only when a monthly budget can need them). Without a ledger
+ * (USAGE_LEDGER=off) they start from zero, and the operator is told so.
  */
-async function seedBudgets(ledger: Ledger | undefined, limiter: RateLimiter, logger: Logger, now = Date.now()): Promise<void> {
+async function seedBudgets(ledger: Ledger | undefined, limiter: RateLimiter, logger: Logger, monthly: boolean, now = Date.now()): Promise<void> {
   if (!ledger) {
     logger.warn('RATE_LIMITS has token or dollar budgets but USAGE_LEDGER=off: what was spent before this start is not counted against them.');
     return;
   }
   const dayStart = new Date(windowOf(now, DAY_MS).index * DAY_MS);
-  const spent = await ledger.spendSince(new Date(monthOf(now).start), dayStart);
+  const spent = await ledger.spendSince(monthly ? new Date(monthOf(now).start) : dayStart, dayStart);
   await limiter.seed(
     spent.map((s) => ({ label: s.keyLabel, dayTokens: s.dayTokens, dayCostMicros: s.dayCostMicros, monthCostMicros: s.monthCostMicros })),
     now,

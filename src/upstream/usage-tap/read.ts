@@ -51,16 +51,14 @@ export function readUsage(u: Record<string, unknown>, info: UsageInfo): void {
  * `completion_tokens_details`), transcriptions and Realtime (`input_token_details`, `output_token_details`).
  */
 function readDetails(u: Record<string, unknown>): TokenDetails | undefined {
-  const found: TokenDetails = {};
-  let any = false;
+  const input = firstObject(u.input_tokens_details, u.prompt_tokens_details, u.input_token_details);
+  const output = firstObject(u.output_tokens_details, u.completion_tokens_details, u.output_token_details);
+  if (!input && !output) return undefined; // embeddings: nothing to allocate
+  let found: TokenDetails | undefined;
   const put = (name: TokenDetail, v: unknown) => {
     const n = tokens(v);
-    if (n !== undefined && n > 0) {
-      found[name] = n;
-      any = true;
-    }
+    if (n !== undefined && n > 0) (found ??= {})[name] = n;
   };
-  const input = firstObject(u.input_tokens_details, u.prompt_tokens_details, u.input_token_details);
   if (input) {
     put('cachedInput', input.cached_tokens);
     put('cacheWrite', input.cache_write_tokens);
@@ -71,13 +69,12 @@ function readDetails(u: Record<string, unknown>): TokenDetails | undefined {
       put('cachedImageInput', input.cached_tokens_details.image_tokens);
     }
   }
-  const output = firstObject(u.output_tokens_details, u.completion_tokens_details, u.output_token_details);
   if (output) {
     put('reasoning', output.reasoning_tokens);
     put('audioOutput', output.audio_tokens);
     put('imageOutput', output.image_tokens);
   }
-  return any ? found : undefined;
+  return found;
 }
 
 function firstObject(...candidates: unknown[]): Record<string, unknown> | undefined {
