@@ -15,6 +15,8 @@ import type { OAuth } from './auth/oauth/index.ts';
 import { MCP_PATH } from './auth/oauth/metadata.ts';
 import type { Ops } from './ops/index.ts';
 import { ADMIN_PATHS, registerAdminRoutes } from './routes/admin.ts';
+import { isKeysPath, registerKeyRoutes } from './routes/keys.ts';
+import type { RelayKeys } from './auth/managed-keys/index.ts';
 import type { ActionServices } from './actions/context.ts';
 import { BLOB_ROUTE_PREFIX } from './actions/blob-links.ts';
 import { registerActionRoutes } from './routes/actions.ts';
@@ -45,6 +47,8 @@ export interface AppDeps {
   actions: ActionServices;
   /** The OAuth authorization server for /mcp; undefined when it is off. */
   oauth?: OAuth;
+  /** Relay keys and, with RELAY_ADMIN_KEY, their admin operations. */
+  keys?: RelayKeys;
 }
 
 export function createApp(config: RelayConfig, deps: AppDeps) {
@@ -118,8 +122,9 @@ export function createApp(config: RelayConfig, deps: AppDeps) {
     registerOAuthAuthorizeRoutes(app, deps.oauth, deps.logger);
   }
 
-  app.use(relayAuth(deps.gate, { isPublic: isPublicPath, isAdmin: (path) => ADMIN_PATHS.has(path), isMcp: (path) => path === MCP_PATH }));
+  app.use(relayAuth(deps.gate, { isPublic: isPublicPath, isAdmin: (path) => ADMIN_PATHS.has(path) || isKeysPath(path), isMcp: (path) => path === MCP_PATH }));
   registerAdminRoutes(app, deps.ops, { metricsOnMainPort: config.ops.metricsPort === undefined });
+  if (deps.keys?.admin) registerKeyRoutes(app, deps.keys.admin);
 
   registerProxyRoute(app, config, deps.forwarder);
   registerActionRoutes(app, deps.actions);

@@ -13,6 +13,7 @@ import { createBlobLinks } from './actions/blob-links.ts';
 import type { ActionServices } from './actions/context.ts';
 import { createFileRefFetcher } from './actions/file-fetch.ts';
 import { openBlobStore } from './actions/open-blob-store.ts';
+import { openRelayKeys, type RelayKeysOverrides } from './auth/managed-keys/index.ts';
 import { createOAuth, type OAuthOverrides } from './auth/oauth/index.ts';
 import { createOps, type Ops } from './ops/index.ts';
 import type { Logger } from './core/logger.ts';
@@ -33,6 +34,8 @@ export interface RelayOverrides {
   resolveFileHost?: (hostname: string) => Promise<string[]>;
   /** OAuth for /mcp: DNS of client metadata documents, clock, Postgres schema (tests). */
   oauth?: OAuthOverrides;
+  /** Managed relay keys: Postgres schema, clock (tests). */
+  keys?: RelayKeysOverrides;
 }
 
 export async function startRelay(config: RelayConfig, logger: Logger, overrides: RelayOverrides = {}): Promise<RunningRelay> {
@@ -56,9 +59,10 @@ export async function startRelay(config: RelayConfig, logger: Logger, overrides:
       resolve: overrides.resolveFileHost,
     }),
   };
-  const oauth = await createOAuth(config, logger, overrides.oauth);
-  const gate = createGate(config, ops, oauth);
-  const app = createApp(config, { forwarder, ops, gate, logger, actions, oauth });
+  const keys = await openRelayKeys(config, logger, overrides.keys);
+  const oauth = await createOAuth(config, logger, overrides.oauth, keys.directory);
+  const gate = createGate(config, ops, oauth, keys.directory);
+  const app = createApp(config, { forwarder, ops, gate, logger, actions, oauth, keys });
   const passThrough = createPassThroughDoor(config, { forwarder, gate, ops, logger });
   const metricsServer = config.ops.metricsPort ? await serveMetrics(ops, config.host, config.ops.metricsPort) : undefined;
   return new Promise<RunningRelay>((resolve, reject) => {
@@ -108,6 +112,7 @@ export async function startRelay(config: RelayConfig, logger: Logger, overrides:
             blobs.close();
             metricsServer?.close();
             await oauth?.close();
+            await keys.close();
             // After the drain: every finished request's usage row is queued; write them all.
             await ops.close();
           })),
