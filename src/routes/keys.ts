@@ -53,7 +53,7 @@ const answer = (c: RelayContext, body: unknown, status = 200) =>
 /** The request body, checked against its generated schema; `optional`: an empty body is `{}`. */
 async function bodyOf<T extends z.ZodType>(c: RelayContext, schema: T, optional = false): Promise<z.infer<T>> {
   const { incoming } = c.env;
-  const empty = !incoming.headers['content-type'] && (incoming.headers['content-length'] ?? '0') === '0' && !incoming.headers['transfer-encoding'];
+  const empty = (incoming.headers['content-length'] ?? '0') === '0' && !incoming.headers['transfer-encoding'];
   const json = optional && empty ? {} : await readJsonBody(incoming, KEYS_BODY_CAP, 'key request', 'a JSON object');
   const parsed = schema.safeParse(json);
   if (parsed.success) return parsed.data;
