@@ -16,6 +16,7 @@ import { MCP_PATH } from './auth/oauth/metadata.ts';
 import type { Ops } from './ops/index.ts';
 import { ADMIN_PATHS, registerAdminRoutes } from './routes/admin.ts';
 import { isKeysPath, registerKeyRoutes } from './routes/keys.ts';
+import { isAdminPagePath, registerAdminPage } from './routes/admin-page.ts';
 import type { RelayKeys } from './auth/managed-keys/index.ts';
 import type { ActionServices } from './actions/context.ts';
 import { BLOB_ROUTE_PREFIX } from './actions/blob-links.ts';
@@ -34,10 +35,10 @@ const PUBLIC_PATHS = new Set(['/health', '/v1/health', ...DOCUMENT_PATHS]);
 /**
  * Signed blob links carry their own proof (an HMAC), checked by the blob route: ChatGPT fetches them keyless.
  * OAuth discovery and endpoints are how a client gets a credential, so they need none (an unknown
- * /.well-known/ path is then a plain 404).
+ * /.well-known/ path is then a plain 404). The admin page checks its own sign-in session.
  */
 const isPublicPath = (path: string) =>
-  PUBLIC_PATHS.has(path) || path.startsWith(BLOB_ROUTE_PREFIX) || path.startsWith('/.well-known/') || path.startsWith('/oauth/');
+  PUBLIC_PATHS.has(path) || path.startsWith(BLOB_ROUTE_PREFIX) || path.startsWith('/.well-known/') || path.startsWith('/oauth/') || isAdminPagePath(path);
 
 export interface AppDeps {
   forwarder: Forwarder;
@@ -121,6 +122,8 @@ export function createApp(config: RelayConfig, deps: AppDeps) {
     registerOAuthRoutes(app, deps.oauth);
     registerOAuthAuthorizeRoutes(app, deps.oauth, deps.logger);
   }
+
+  registerAdminPage(app, { config, ops: deps.ops, admin: deps.keys?.admin, logger: deps.logger });
 
   app.use(relayAuth(deps.gate, { isPublic: isPublicPath, isAdmin: (path) => ADMIN_PATHS.has(path) || isKeysPath(path), isMcp: (path) => path === MCP_PATH }));
   registerAdminRoutes(app, deps.ops, { metricsOnMainPort: config.ops.metricsPort === undefined });
