@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { http, HttpResponse } from 'msw';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { OPENAI_BASE, useMockOpenAI } from './helpers/mock-openai.ts';
@@ -144,6 +147,46 @@ describe('the admin key guards the key API', () => {
       expect((await fetch(`${plain.url}/admin`)).status).toBe(403);
     } finally {
       await plain.shutdown();
+    }
+  });
+});
+
+describe('without RELAY_KEY', () => {
+  test('a relay with only an admin key starts closed, and opens to the keys made through the API', async () => {
+    const only = await startTestRelay({ RELAY_KEY: '', RELAY_ADMIN_KEY: ADMIN_KEY, LOG_LEVEL: 'silent' });
+    try {
+      mockUpstream();
+      expect((await fetch(`${only.url}/v1/models`, { headers: { authorization: `Bearer ${RELAY_KEY}` } })).status).toBe(401);
+      const res = await fetch(`${only.url}/v1/relay/keys`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' }, body: '{"label":"first"}' });
+      const { key } = (await res.json()) as { key: string };
+      expect((await fetch(`${only.url}/v1/models`, { headers: { authorization: `Bearer ${key}` } })).status).toBe(200);
+    } finally {
+      await only.shutdown();
+    }
+  });
+});
+
+describe('two relays on one SQLite file', () => {
+  test("a key made on one is taken by the other at once; revoked on one, the other refuses it within a second", async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'relay-keys-shared-')), 'usage.sqlite');
+    const env = { RELAY_KEY: `alice:${RELAY_KEY}`, RELAY_ADMIN_KEY: ADMIN_KEY, USAGE_DB_PATH: file, LOG_LEVEL: 'silent' };
+    const [a, b] = await Promise.all([startTestRelay(env), startTestRelay(env)]);
+    try {
+      const keys = (relay: typeof a, path: string, method: string, body?: string) =>
+        fetch(relay.url + path, { method, headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' }, body });
+      const call = (relay: typeof a, key: string) => {
+        mockUpstream();
+        return fetch(`${relay.url}/v1/models`, { headers: { authorization: `Bearer ${key}` } }).then((r) => r.status);
+      };
+      const { id, key } = (await (await keys(a, '/v1/relay/keys', 'POST', '{"label":"shared"}')).json()) as { id: string; key: string };
+      expect(await call(b, key)).toBe(200);
+      expect((await keys(b, `/v1/relay/keys/${id}`, 'DELETE')).status).toBe(200);
+      const revokedAt = performance.now();
+      expect(await call(b, key)).toBe(401);
+      while ((await call(a, key)) !== 401 && performance.now() - revokedAt < 3000) await new Promise((r) => setTimeout(r, 20));
+      expect(performance.now() - revokedAt).toBeLessThan(1000);
+    } finally {
+      await Promise.all([a.shutdown(), b.shutdown()]);
     }
   });
 });
