@@ -135,6 +135,12 @@ describe('the admin key guards the key API', () => {
       const del = await fetch(`${relay.url}/v1/relay/keys/${created.id}`, { method: 'DELETE', headers });
       expect(del.status).toBe(401);
     }
+    // Nor through the proxy envelope (it reaches OpenAI's operations only).
+    for (const envelope of [{ method: 'POST', path: '/v1/relay/keys', body: { label: 'via-proxy' } }, { method: 'GET', path: '/v1/relay/keys' }]) {
+      const res = await fetch(`${relay.url}/v1/proxy`, { method: 'POST', headers: { authorization: `Bearer ${RELAY_KEY}`, 'content-type': 'application/json' }, body: JSON.stringify(envelope) });
+      expect(res.status).toBeGreaterThanOrEqual(400);
+      expect(await res.text()).not.toContain('rly_sk_');
+    }
     expect((await list()).data.length).toBe(count);
     expect(await statuses(created.key)).toEqual([200, 200]);
   });
