@@ -13,7 +13,7 @@ import type { ActiveSecret, ManagedKeyStore } from './store.ts';
  * one per MIN_CHECK_GAP_MS, so wrong keys cannot turn into a flood of queries) and the caller looks again.
  */
 
-export const POLL_MS = 500;
+export const POLL_MS = 250;
 const MIN_CHECK_GAP_MS = 25;
 
 interface Entry extends RelayKeyRef {
