@@ -1,13 +1,13 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
-import { afterAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { managedKeyCache, secretHash, type ManagedKeyCache } from '../src/auth/managed-keys/cache.ts';
 import { lastUseRecorder } from '../src/auth/managed-keys/last-use.ts';
 import { managedKeyStore, type ManagedKeyStore } from '../src/auth/managed-keys/store.ts';
 import { keyDirectory, MANAGED_KEY_PREFIX } from '../src/auth/key-source.ts';
 import { openSqlEngine } from '../src/auth/oauth/sql-engine.ts';
+import { useFreshSchemas } from './helpers/pg-schemas.ts';
 
 /**
  * Managed keys below the API, on both engines: SQLite (a temporary file) and PostgreSQL (TEST_DATABASE_URL,
@@ -18,20 +18,8 @@ import { openSqlEngine } from '../src/auth/oauth/sql-engine.ts';
 const PG_URL = process.env.TEST_DATABASE_URL || undefined;
 if (!PG_URL) console.warn('managed-keys-store.test.ts: TEST_DATABASE_URL is not set — the PostgreSQL managed key tests are SKIPPED.');
 
-const run = `${process.pid}_${Date.now() % 100_000}`;
-const schemas: string[] = [];
-const closers: (() => Promise<void> | void)[] = [];
-afterAll(async () => {
-  for (const close of closers.reverse()) await Promise.resolve(close()).catch(() => {});
-  if (!PG_URL || schemas.length === 0) return;
-  const client = new pg.Client({ connectionString: PG_URL });
-  await client.connect();
-  try {
-    for (const schema of schemas) await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-  } finally {
-    await client.end();
-  }
-});
+const schemas = useFreshSchemas('keys_test', PG_URL);
+const closers = { push: schemas.closeLater };
 
 /** Two stores on one database, as two replicas (or two processes on one SQLite file) would have. */
 const engines = [
@@ -44,11 +32,7 @@ const engines = [
   {
     name: 'PostgreSQL',
     skip: !PG_URL,
-    place: () => {
-      const schema = `keys_test_${run}_${schemas.length + 1}`;
-      schemas.push(schema);
-      return schema;
-    },
+    place: () => schemas.next(),
     open: async (schema: string) => managedKeyStore(await openSqlEngine({ databaseUrl: PG_URL, sqlitePath: 'unused', schema })),
   },
 ];
