@@ -36,6 +36,7 @@ const LITERAL_DATA: Record<string, Record<string, string>> = {
     "/v1/actions/vector_stores": "createActionVectorStore",
     "/v1/actions/videos": "createActionVideo",
     "/v1/proxy": "relayProxy",
+    "/v1/relay/keys": "createRelayKey",
     "/v1/responses": "createResponse",
     "/v1/responses/input_tokens": "Getinputtokencounts",
     "/v1/responses/compact": "Compactconversation",
@@ -72,6 +73,7 @@ const LITERAL_DATA: Record<string, Record<string, string>> = {
     "/v1/actions/files": "listActionFiles",
     "/v1/actions/vector_stores": "listActionVectorStores",
     "/v1/relay/prices": "getRelayPrices",
+    "/v1/relay/keys": "listRelayKeys",
     "/v1/chat/completions": "listChatCompletions",
     "/v1/models": "listModels",
     "/v1/files": "listFiles",
@@ -148,6 +150,24 @@ const TREE_DATA: NodeData = {
                   "wait": {
                     "ops": {
                       "POST": "waitForActionVideo"
+                    }
+                  }
+                }
+              }
+            }
+          }
+        },
+        "relay": {
+          "literal": {
+            "keys": {
+              "param": {
+                "ops": {
+                  "DELETE": "revokeRelayKey"
+                },
+                "literal": {
+                  "rotate": {
+                    "ops": {
+                      "POST": "rotateRelayKey"
                     }
                   }
                 }

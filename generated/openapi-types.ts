@@ -349,6 +349,76 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/relay/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List relay keys
+         * @description Every relay key: those of RELAY_KEY (read-only: they change with the configuration) and those managed here, with their ids, labels, and when they were created, rotated, revoked and last used. Never a secret. Needs the admin key.
+         */
+        get: operations["listRelayKeys"];
+        put?: never;
+        /**
+         * Create a relay key
+         * @description Creates a managed relay key that works at once on every replica. The answer is the only time its secret (key) is shown: the relay keeps only a hash. Needs the admin key.
+         */
+        post: operations["createRelayKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/relay/keys/{key_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The key's id (key_... for managed keys). */
+                key_id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke a relay key
+         * @description Revokes a managed key: refused from then on by every replica (within a second), and the OAuth connections made with it end. Keys of RELAY_KEY are read-only (409). Needs the admin key.
+         */
+        delete: operations["revokeRelayKey"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/relay/keys/{key_id}/rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The key's id (key_...). */
+                key_id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate a relay key
+         * @description Gives a managed key a new secret under the same id and label (so its usage, limits and OAuth connections carry on). The old secret is refused at once, or after overlap_seconds. The answer is the only time the new secret is shown. Needs the admin key.
+         */
+        post: operations["rotateRelayKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/responses": {
         parameters: {
             query?: never;
@@ -2326,6 +2396,65 @@ export interface components {
             payload?: {
                 [key: string]: unknown;
             };
+        };
+        CreateRelayKeyRequest: {
+            /** @description Names the caller in logs, metrics, limits (RATE_LIMITS) and usage: letters, digits, _, . and -, starting with a letter or digit; unique among live keys and RELAY_KEY's labels. */
+            label: string;
+        };
+        RotateRelayKeyRequest: {
+            /** @description How long the old secret keeps working (default 0: refused at once; at most 7 days). */
+            overlap_seconds?: number;
+        };
+        RelayKey: {
+            /** @enum {string} */
+            object: "relay.key";
+            /** @description Stable across rotations: key_... (managed) or cfg_... (RELAY_KEY). */
+            id: string;
+            label: string;
+            /**
+             * @description managed: made through this API or /admin; relay_key: from RELAY_KEY (read-only).
+             * @enum {string}
+             */
+            source: "managed" | "relay_key";
+            read_only: boolean;
+            /** @enum {string} */
+            status: "active" | "revoked";
+            /** @description Unix seconds (null for RELAY_KEY keys). */
+            created_at?: number | null;
+            /** @description Unix seconds of the last rotation. */
+            rotated_at?: number | null;
+            /** @description Unix seconds. */
+            revoked_at?: number | null;
+            /** @description Unix seconds of the last request with this key, on any replica (written every few seconds). */
+            last_used_at?: number | null;
+        };
+        RelayKeyList: {
+            /** @enum {string} */
+            object: "list";
+            data: components["schemas"]["RelayKey"][];
+        };
+        IssuedRelayKey: {
+            /** @enum {string} */
+            object: "relay.key";
+            id: string;
+            label: string;
+            /** @description The secret: send it as Authorization: Bearer <key>. Shown only in this answer. */
+            key: string;
+            /** @description Unix seconds. */
+            created_at: number;
+            /** @description Unix seconds. */
+            rotated_at?: number | null;
+            /** @description After a rotation with an overlap: until when the previous secret still works (Unix seconds). */
+            previous_key_expires_at?: number | null;
+        };
+        RevokedRelayKey: {
+            /** @enum {string} */
+            object: "relay.key.deleted";
+            id: string;
+            label?: string;
+            deleted: boolean;
+            /** @description Unix seconds. */
+            revoked_at?: number;
         };
         /** @description Error envelope, same shape as OpenAI errors. */
         Error: {
@@ -4835,6 +4964,127 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RelayPrices"];
+                };
+            };
+        };
+    };
+    listRelayKeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The keys. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RelayKeyList"];
+                };
+            };
+            /** @description Error. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    createRelayKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateRelayKeyRequest"];
+            };
+        };
+        responses: {
+            /** @description The new key with its secret. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IssuedRelayKey"];
+                };
+            };
+            /** @description Error. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    revokeRelayKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The key's id (key_... for managed keys). */
+                key_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The key was revoked. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RevokedRelayKey"];
+                };
+            };
+            /** @description Error. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    rotateRelayKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The key's id (key_...). */
+                key_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RotateRelayKeyRequest"];
+            };
+        };
+        responses: {
+            /** @description The key with its new secret. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IssuedRelayKey"];
                 };
             };
             /** @description Error. */

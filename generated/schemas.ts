@@ -49,6 +49,18 @@ export const ActionVideoResultSchema = z.looseObject({ "id": z.string(), "status
 
 export const ProxyRequestSchema = z.strictObject({ "method": z.enum(["GET","POST","DELETE","get","post","delete"]).describe("The operation's HTTP method."), "path": z.string().max(2048).describe("The OpenAI path, e.g. /v1/vector_stores/vs_123/search (the /v1 prefix may be omitted)."), "query": z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.array(z.union([z.string(), z.number(), z.boolean()]))])).describe("Query parameters; arrays become repeated parameters.").optional(), "params": z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.array(z.union([z.string(), z.number(), z.boolean()]))])).describe("Alias of query.").optional(), "body": z.looseObject({  }).describe("The JSON request body of a POST operation.").optional(), "json": z.looseObject({  }).describe("Alias of body.").optional(), "payload": z.looseObject({  }).describe("Alias of body.").optional() }).openapi("ProxyRequest");
 
+export const CreateRelayKeyRequestSchema = z.strictObject({ "label": z.string().min(1).max(64).describe("Names the caller in logs, metrics, limits (RATE_LIMITS) and usage: letters, digits, _, . and -, starting with a letter or digit; unique among live keys and RELAY_KEY's labels.") }).openapi("CreateRelayKeyRequest");
+
+export const RotateRelayKeyRequestSchema = z.strictObject({ "overlap_seconds": z.int().min(0).max(604800).describe("How long the old secret keeps working (default 0: refused at once; at most 7 days).").optional() }).openapi("RotateRelayKeyRequest");
+
+export const RelayKeySchema = z.looseObject({ "object": z.enum(["relay.key"]), "id": z.string().describe("Stable across rotations: key_... (managed) or cfg_... (RELAY_KEY)."), "label": z.string(), "source": z.enum(["managed","relay_key"]).describe("managed: made through this API or /admin; relay_key: from RELAY_KEY (read-only)."), "read_only": z.boolean(), "status": z.enum(["active","revoked"]), "created_at": z.int().describe("Unix seconds (null for RELAY_KEY keys).").optional(), "rotated_at": z.int().describe("Unix seconds of the last rotation.").optional(), "revoked_at": z.int().describe("Unix seconds.").optional(), "last_used_at": z.int().describe("Unix seconds of the last request with this key, on any replica (written every few seconds).").optional() }).openapi("RelayKey");
+
+export const RelayKeyListSchema = z.looseObject({ "object": z.enum(["list"]), "data": z.array(RelayKeySchema) }).openapi("RelayKeyList");
+
+export const IssuedRelayKeySchema = z.looseObject({ "object": z.enum(["relay.key"]), "id": z.string(), "label": z.string(), "key": z.string().describe("The secret: send it as Authorization: Bearer <key>. Shown only in this answer."), "created_at": z.int().describe("Unix seconds."), "rotated_at": z.int().describe("Unix seconds.").optional(), "previous_key_expires_at": z.int().describe("After a rotation with an overlap: until when the previous secret still works (Unix seconds).").optional() }).openapi("IssuedRelayKey");
+
+export const RevokedRelayKeySchema = z.looseObject({ "object": z.enum(["relay.key.deleted"]), "id": z.string(), "label": z.string().optional(), "deleted": z.boolean(), "revoked_at": z.int().describe("Unix seconds.").optional() }).openapi("RevokedRelayKey");
+
 export const ErrorSchema = z.looseObject({ "error": z.looseObject({ "message": z.string(), "type": z.string(), "param": z.string().optional(), "code": z.string().optional() }) }).openapi("Error");
 
 export const MetadataSchema = z.record(z.string(), z.string()).openapi("Metadata");

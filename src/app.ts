@@ -15,6 +15,9 @@ import type { OAuth } from './auth/oauth/index.ts';
 import { MCP_PATH } from './auth/oauth/metadata.ts';
 import type { Ops } from './ops/index.ts';
 import { ADMIN_PATHS, registerAdminRoutes } from './routes/admin.ts';
+import { isKeysPath, registerKeyRoutes } from './routes/keys.ts';
+import { isAdminPagePath, registerAdminPage } from './routes/admin-page.ts';
+import type { RelayKeys } from './auth/managed-keys/index.ts';
 import type { ActionServices } from './actions/context.ts';
 import { BLOB_ROUTE_PREFIX } from './actions/blob-links.ts';
 import { registerActionRoutes } from './routes/actions.ts';
@@ -33,10 +36,10 @@ const PUBLIC_PATHS = new Set(['/health', '/v1/health', ...DOCUMENT_PATHS]);
 /**
  * Signed blob links carry their own proof (an HMAC), checked by the blob route: ChatGPT fetches them keyless.
  * OAuth discovery and endpoints are how a client gets a credential, so they need none (an unknown
- * /.well-known/ path is then a plain 404).
+ * /.well-known/ path is then a plain 404). The admin page checks its own sign-in session.
  */
 const isPublicPath = (path: string) =>
-  PUBLIC_PATHS.has(path) || path.startsWith(BLOB_ROUTE_PREFIX) || path.startsWith('/.well-known/') || path.startsWith('/oauth/');
+  PUBLIC_PATHS.has(path) || path.startsWith(BLOB_ROUTE_PREFIX) || path.startsWith('/.well-known/') || path.startsWith('/oauth/') || isAdminPagePath(path);
 
 /** HEAD is GET without the body, answered where the relay itself answers GET (never upstream). */
 const answersHead = (path: string) => isPublicPath(path) || ADMIN_PATHS.has(path);
@@ -49,6 +52,8 @@ export interface AppDeps {
   actions: ActionServices;
   /** The OAuth authorization server for /mcp; undefined when it is off. */
   oauth?: OAuth;
+  /** Relay keys and, with RELAY_ADMIN_KEY, their admin operations. */
+  keys?: RelayKeys;
 }
 
 export function createApp(config: RelayConfig, deps: AppDeps) {
@@ -122,8 +127,11 @@ export function createApp(config: RelayConfig, deps: AppDeps) {
     registerOAuthAuthorizeRoutes(app, deps.oauth, deps.logger);
   }
 
-  app.use(relayAuth(deps.gate, { isPublic: isPublicPath, isAdmin: (path) => ADMIN_PATHS.has(path), isMcp: (path) => path === MCP_PATH }));
+  registerAdminPage(app, { config, ops: deps.ops, admin: deps.keys?.admin, logger: deps.logger });
+
+  app.use(relayAuth(deps.gate, { isPublic: isPublicPath, isAdmin: (path) => ADMIN_PATHS.has(path) || isKeysPath(path), isMcp: (path) => path === MCP_PATH }));
   registerAdminRoutes(app, deps.ops, { metricsOnMainPort: config.ops.metricsPort === undefined });
+  if (deps.keys?.admin) registerKeyRoutes(app, deps.keys.admin);
 
   registerRetiredRoutes(app);
   registerProxyRoute(app, config, deps.forwarder);

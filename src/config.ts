@@ -81,7 +81,7 @@ const urlWithScheme = (name: string, schemes: string[]) =>
 const blankAsUnset = <T extends z.ZodType>(schema: T) => z.preprocess((raw) => (typeof raw === 'string' && raw.trim() === '' ? undefined : raw), schema.optional());
 
 /** Labels the relay uses in its own records: admin requests, and requests with no valid key. */
-const RESERVED_LABELS = new Set(['admin', 'anonymous']);
+export const RESERVED_LABELS: ReadonlySet<string> = new Set(['admin', 'anonymous']);
 
 const envSchema = z
   .object({
@@ -171,12 +171,13 @@ const envSchema = z
   })
   .superRefine((env, ctx) => {
     const keys = commaList(env.RELAY_KEY);
-    if (env.RELAY_AUTH === 'on' && keys.length === 0) {
+    // With an admin key, keys can be made through the admin API or page instead (docs/keys.md).
+    if (env.RELAY_AUTH === 'on' && keys.length === 0 && !env.RELAY_ADMIN_KEY?.trim()) {
       ctx.addIssue({
         code: 'custom',
         path: ['RELAY_KEY'],
         message:
-          'RELAY_KEY is not set, so anyone could spend your OpenAI key through this relay. Set RELAY_KEY to one or more secret keys (comma-separated, at least 16 characters each; e.g. `openssl rand -hex 32`), or set RELAY_AUTH=off to run an open relay on purpose.',
+          'RELAY_KEY is not set, so anyone could spend your OpenAI key through this relay. Set RELAY_KEY to one or more secret keys (comma-separated, at least 16 characters each; e.g. `openssl rand -hex 32`), or set RELAY_ADMIN_KEY and create keys at /admin, or set RELAY_AUTH=off to run an open relay on purpose.',
       });
     }
     let named: NamedRelayKey[] = [];
@@ -234,7 +235,8 @@ const envSchema = z
       for (const message of err.problems) ctx.addIssue({ code: 'custom', path: ['OAUTH_REDIRECT_HOSTS'], message });
     }
     try {
-      parseLimitOverrides(env.RATE_LIMITS, named.map((k) => k.label));
+      // With an admin key, RATE_LIMITS may name labels of keys not made yet (managed keys): a warning at start-up instead.
+      parseLimitOverrides(env.RATE_LIMITS, env.RELAY_ADMIN_KEY?.trim() ? undefined : named.map((k) => k.label));
     } catch (err) {
       if (!(err instanceof KeyConfigError)) throw err;
       for (const message of err.problems) ctx.addIssue({ code: 'custom', path: ['RATE_LIMITS'], message });
@@ -384,7 +386,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RelayConfig {
     relayKeys: e.RELAY_KEY ? parseRelayKeys(e.RELAY_KEY) : [],
     adminKey: e.RELAY_ADMIN_KEY?.trim() || undefined,
     ops: {
-      limits: parseLimitOverrides(e.RATE_LIMITS, e.RELAY_KEY ? parseRelayKeys(e.RELAY_KEY).map((k) => k.label) : []),
+      limits: parseLimitOverrides(e.RATE_LIMITS),
       pricesFile: e.PRICES_FILE,
       redisUrl: e.REDIS_URL?.toString(),
       rateLimitFailOpen: e.RATE_LIMIT_FAIL_MODE === 'open',

@@ -13,6 +13,7 @@ import { createBlobLinks } from './actions/blob-links.ts';
 import type { ActionServices } from './actions/context.ts';
 import { createFileRefFetcher } from './actions/file-fetch.ts';
 import { openBlobStore } from './actions/open-blob-store.ts';
+import { openRelayKeys, type RelayKeysOverrides } from './auth/managed-keys/index.ts';
 import { createOAuth, type OAuthOverrides } from './auth/oauth/index.ts';
 import { createOps, type Ops } from './ops/index.ts';
 import type { Logger } from './core/logger.ts';
@@ -46,6 +47,8 @@ export interface RelayOverrides {
    * (src/main.ts turns it on; a relay a test starts makes no upstream call of its own unless asked).
    */
   checkModels?: boolean;
+  /** Managed relay keys: Postgres schema, clock (tests). */
+  keys?: RelayKeysOverrides;
 }
 
 export async function startRelay(config: RelayConfig, logger: Logger, overrides: RelayOverrides = {}): Promise<RunningRelay> {
@@ -83,9 +86,10 @@ export async function startRelay(config: RelayConfig, logger: Logger, overrides:
       resolve: overrides.resolveFileHost,
     }),
   };
-  const oauth = await createOAuth(config, logger, overrides.oauth);
-  const gate = createGate(config, ops, oauth);
-  const app = createApp(config, { forwarder, ops, gate, logger, actions, oauth });
+  const keys = await openRelayKeys(config, logger, overrides.keys);
+  const oauth = await createOAuth(config, logger, overrides.oauth, keys.directory);
+  const gate = createGate(config, ops, oauth, keys.directory);
+  const app = createApp(config, { forwarder, ops, gate, logger, actions, oauth, keys });
   const passThrough = createPassThroughDoor(config, { forwarder, gate, ops, logger });
   const metricsServer = config.ops.metricsPort ? await serveMetrics(ops, config.host, config.ops.metricsPort) : undefined;
   return new Promise<RunningRelay>((resolve, reject) => {
@@ -145,6 +149,7 @@ export async function startRelay(config: RelayConfig, logger: Logger, overrides:
               blobs.close();
               metricsServer?.close();
               await oauth?.close();
+              await keys.close();
               await written;
               // Every finished request's row is queued by now: write them all, then close the stores.
               await ops.close();

@@ -53,6 +53,16 @@ describe('required settings', () => {
     }
   });
 
+  test('with RELAY_ADMIN_KEY, keys may all be made at /admin: no RELAY_KEY needed, and RATE_LIMITS may name labels of keys to come', () => {
+    const admin = 'admin-config-key-0123456789';
+    const config = loadConfig({ OPENAI_API_KEY: OPENAI, RELAY_ADMIN_KEY: admin, RATE_LIMITS: 'support-gpt=10/min' });
+    expect(config.relayAuth).toBe(true);
+    expect(config.relayKeys).toEqual([]);
+    expect(config.ops.limits.get('support-gpt')).toEqual({ requestsPerMinute: 10 });
+    expect(problemsOf({ ...base, RATE_LIMITS: 'support-gpt=10/min' }).join('\n')).toContain('no RELAY_KEY entry has that label');
+    expect(problemsOf({ OPENAI_API_KEY: OPENAI }).join('\n')).toContain('RELAY_ADMIN_KEY and create keys at /admin');
+  });
+
   test('RELAY_AUTH=off without RELAY_KEY is accepted, as an open relay', () => {
     const config = loadConfig({ OPENAI_API_KEY: OPENAI, RELAY_AUTH: 'off' });
     expect(config.relayAuth).toBe(false);

@@ -3,13 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import pg from 'pg';
-import { afterAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { configKeySource } from '../src/auth/key-source.ts';
 import { openGrantStore, type Grant, type GrantStore } from '../src/auth/oauth/store.ts';
 import { openLedgerStore } from '../src/ops/ledger.ts';
 import { MIGRATIONS } from '../src/ops/migrations/index.ts';
 import { useMockOpenAI } from './helpers/mock-openai.ts';
 import { connectWithOAuth, mcpToolsList, startOAuthRelay, tokenRequest } from './helpers/oauth.ts';
+import { useFreshSchemas } from './helpers/pg-schemas.ts';
 import { RELAY_KEY } from './helpers/relay.ts';
 
 /**
@@ -21,20 +22,8 @@ if (!PG_URL) console.warn('oauth-store.test.ts: TEST_DATABASE_URL is not set —
 
 useMockOpenAI();
 
-const run = `${process.pid}_${Date.now() % 100_000}`;
-const schemas: string[] = [];
-const stores: GrantStore[] = [];
-afterAll(async () => {
-  for (const s of stores) await s.close().catch(() => {});
-  if (!PG_URL || schemas.length === 0) return;
-  const client = new pg.Client({ connectionString: PG_URL });
-  await client.connect();
-  try {
-    for (const schema of schemas) await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-  } finally {
-    await client.end();
-  }
-});
+const schemas = useFreshSchemas('oauth_test', PG_URL);
+const stores = { push: (store: GrantStore) => schemas.closeLater(() => store.close()) };
 
 const engines = [
   {
@@ -45,8 +34,8 @@ const engines = [
   {
     name: 'PostgreSQL',
     skip: !PG_URL,
-    open: async (schema = `oauth_test_${run}_${schemas.length + 1}`) => {
-      if (!schemas.includes(schema)) schemas.push(schema);
+    open: async (schema = schemas.next()) => {
+      schemas.adopt(schema);
       return { store: await openGrantStore({ databaseUrl: PG_URL, sqlitePath: 'unused', schema }), path: schema };
     },
   },
@@ -174,8 +163,7 @@ test('key ids: stable for a key, different for another key under the same label,
 
 describe.skipIf(!PG_URL)('the OAuth flow with the grants in PostgreSQL', () => {
   test('consent, token, /mcp, refresh, revocation: all through a relay on DATABASE_URL', async () => {
-    const schema = `oauth_test_${run}_relay`;
-    schemas.push(schema);
+    const schema = schemas.next();
     const relay = await startOAuthRelay({ DATABASE_URL: PG_URL!, USAGE_LEDGER: 'off' }, { oauth: { schema } });
     const { issuer } = relay;
     try {

@@ -12,7 +12,7 @@ import { listKeys, rawS3, S3_TEST, useS3Prefixes } from './helpers/s3.ts';
 
 /**
  * Two relay processes behind one (simulated) address, one mock OpenAI on loopback, sharing PostgreSQL (the
- * usage ledger), Redis (limits) and S3 (blobs), as docker-compose.yaml deploys them. Requests alternate
+ * usage ledger and managed keys), Redis (limits) and S3 (blobs), as docker-compose.yaml deploys them. Requests alternate
  * between the replicas; whatever a caller can observe must not depend on which one answers.
  */
 
@@ -25,6 +25,7 @@ if (!READY) {
 
 const RUN = `run${randomBytes(5).toString('hex')}`;
 const LABEL = `${RUN}team`;
+const MANAGED_LABEL = `${RUN}managed`;
 const KEY = `k${randomBytes(16).toString('hex')}`;
 const ADMIN_KEY = `admin-${randomBytes(16).toString('hex')}`;
 /** What every replica is told its public address is: the load balancer's. */
@@ -74,6 +75,12 @@ describe.skipIf(!READY)('two replicas sharing PostgreSQL, Redis and S3', () => {
 
   beforeAll(async () => {
     upstream = await startLocalUpstream(upstreamHandler);
+    // A schema of this run's own: the shared database may hold other branches' migrations.
+    const db = new pg.Client({ connectionString: PG_URL });
+    await db.connect();
+    await db.query(`CREATE SCHEMA "${RUN}"`).finally(() => db.end());
+    const databaseUrl = new URL(PG_URL!);
+    databaseUrl.searchParams.set('options', `-c search_path=${RUN}`);
     prefix = nextPrefix();
     const env = {
       OPENAI_API_KEY: OPENAI_KEY,
@@ -82,7 +89,7 @@ describe.skipIf(!READY)('two replicas sharing PostgreSQL, Redis and S3', () => {
       RELAY_ADMIN_KEY: ADMIN_KEY,
       RATE_LIMITS: `${LABEL}=${BUDGET}/day,${SPENDER}=${DOLLAR_BUDGET}/day`,
       PUBLIC_BASE_URL: PUBLIC_URL,
-      DATABASE_URL: PG_URL!,
+      DATABASE_URL: databaseUrl.toString(),
       REDIS_URL: REDIS_URL!,
       BLOB_S3_BUCKET: S3_TEST!.bucket,
       BLOB_S3_ENDPOINT: S3_TEST!.endpoint,
@@ -98,7 +105,7 @@ describe.skipIf(!READY)('two replicas sharing PostgreSQL, Redis and S3', () => {
     await upstream?.close();
     const db = new pg.Client({ connectionString: PG_URL });
     await db.connect();
-    await db.query('DELETE FROM usage_log WHERE key_label = ANY($1)', [[LABEL, SPENDER]]).finally(() => db.end());
+    await db.query(`DROP SCHEMA IF EXISTS "${RUN}" CASCADE`).finally(() => db.end());
     const redis = new Redis(REDIS_URL!, { lazyConnect: true, maxRetriesPerRequest: 1 });
     await redis.connect();
     const keys = [...(await redis.keys(`relay:rl:*:${LABEL}:*`)), ...(await redis.keys(`relay:rl:*:${SPENDER}:*`))];
@@ -213,10 +220,50 @@ describe.skipIf(!READY)('two replicas sharing PostgreSQL, Redis and S3', () => {
     }
   });
 
-  // ISSUE 19 (admin-managed keys) is not built yet: a key revoked through one replica's admin API must be
-  // refused by the other at once. When it lands: create a managed key through replica A, call with it through
-  // B (200), revoke it through A, then call through B again and expect 401 (and through A too).
-  test.todo('a managed key revoked on one replica is refused on the other (needs admin-managed keys, issue 19)');
+  test('a managed key created on one replica works on the other at once; rotated or revoked on one, its old secret is refused by the other within a second', async () => {
+    const [a, b] = replicas as [ChildRelay, ChildRelay];
+    const keys = (relay: ChildRelay, path: string, method: string, body?: unknown) =>
+      fetch(relay.url + path, { method, headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const embed = (relay: ChildRelay, key: string) =>
+      fetch(relay.url + '/v1/embeddings', { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'text-embedding-3-small', input: 'x' }) }).then(async (res) => {
+        await res.arrayBuffer();
+        return res.status;
+      });
+    /** How long after `since` the replica first refuses `key` (polled every 20 ms, for up to 3 s). */
+    const refusedAfter = async (relay: ChildRelay, key: string, since: number) => {
+      while (performance.now() - since < 3000) {
+        if ((await embed(relay, key)) === 401) return performance.now() - since;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return Infinity;
+    };
+
+    const created = await keys(a, '/v1/relay/keys', 'POST', { label: MANAGED_LABEL });
+    expect(created.status).toBe(201);
+    const { id, key } = (await created.json()) as { id: string; key: string };
+    // At once on the other replica: its first look at an unknown managed-key-shaped secret reads the key version.
+    expect(await embed(b, key)).toBe(200);
+    expect(await embed(a, key)).toBe(200);
+    const listed = (await (await keys(b, '/v1/relay/keys', 'GET')).json()) as { data: { id: string; label: string }[] };
+    expect(listed.data.find((k) => k.id === id)?.label).toBe(MANAGED_LABEL);
+
+    // Rotated on B: the new secret works on A at once, the old one is refused by A within a second.
+    const rotated = await keys(b, `/v1/relay/keys/${id}/rotate`, 'POST');
+    expect(rotated.status).toBe(200);
+    const rotatedAt = performance.now();
+    const next = ((await rotated.json()) as { key: string }).key;
+    expect(await embed(a, next)).toBe(200);
+    expect(await embed(b, key)).toBe(401);
+    const t1 = await refusedAfter(a, key, rotatedAt); console.log("ROT", t1); expect(t1).toBeLessThan(1000);
+
+    // Revoked on A: refused by A at once and by B within a second.
+    const revoked = await keys(a, `/v1/relay/keys/${id}`, 'DELETE');
+    expect(revoked.status).toBe(200);
+    const revokedAt = performance.now();
+    expect(await embed(a, next)).toBe(401);
+    const t2 = await refusedAfter(b, next, revokedAt); console.log("REV", t2); expect(t2).toBeLessThan(1000);
+    expect(await embed(b, next)).toBe(401);
+  });
 
   const tokensToday = () => counterToday('tpd', LABEL);
 

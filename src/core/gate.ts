@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { OAuthEndpoints } from '../auth/oauth/metadata.ts';
+import { keyDirectory, type KeyDirectory } from '../auth/key-source.ts';
 import { ACCESS_TOKEN_PREFIX } from '../auth/oauth/secrets.ts';
 import type { Tokens } from '../auth/oauth/tokens.ts';
 import type { RelayConfig } from '../config.ts';
@@ -9,13 +10,19 @@ import { presentedKeys, relayKeyring } from './auth.ts';
 import { RelayError } from './errors.ts';
 
 /**
- * Who may call, and how much: relay keys (constant-time), the admin key, per-label limits and in-flight
- * caps. One gate, used by both doors into the relay (the Hono app and the pass-through fast path), so a
- * rule holds the same whichever way a request comes in.
+ * Who may call, and how much: relay keys (RELAY_KEY's in constant time, managed ones by hash from memory:
+ * see auth/key-source.ts), the admin key, per-label limits and in-flight caps. One gate, used by both doors
+ * into the relay (the Hono app and the pass-through fast path), so a rule holds the same whichever way a
+ * request comes in.
  */
 export interface Gate {
-  /** The caller's key label, or the 401 to answer. With RELAY_AUTH=off every caller is `-`. */
+  /** The caller's key label, or the 401 to answer. With RELAY_AUTH=off every caller is `-`. Synchronous: the hot path. */
   identify(headers: IncomingHttpHeaders): { label: string } | { error: RelayError };
+  /**
+   * `identify`, and after a miss on what may be a managed key made moments ago on another replica, once
+   * more after reading the database's key version (the Hono door: the fast path hands misses to it).
+   */
+  identifyFresh(headers: IncomingHttpHeaders): Promise<{ label: string } | { error: RelayError }>;
   /**
    * /mcp: a relay key, or an OAuth access token granted for /mcp, which acts as the relay key it was
    * granted with (its label). The 401 names the protected resource metadata, so clients can find the
@@ -52,8 +59,7 @@ const challenge = (oauth: McpOAuth, error?: 'invalid_token') => ({
   'www-authenticate': `Bearer ${error ? `error="${error}", ` : ''}resource_metadata="${oauth.endpoints.resourceMetadataUrl}", scope="mcp"`,
 });
 
-export function createGate(config: RelayConfig, ops: Ops, oauth?: McpOAuth): Gate {
-  const keyring = relayKeyring(config.relayKeys.map((k) => k.key));
+export function createGate(config: RelayConfig, ops: Ops, oauth?: McpOAuth, keys: KeyDirectory = keyDirectory(config.relayKeys)): Gate {
   const adminKeyring = config.adminKey ? relayKeyring([config.adminKey]) : undefined;
   const inFlightByLabel = new Map<string, number>();
 
@@ -64,7 +70,7 @@ export function createGate(config: RelayConfig, ops: Ops, oauth?: McpOAuth): Gat
         ? `Missing ${admin ? 'admin' : 'relay'} key. Send it as \`Authorization: Bearer <key>\`${admin ? '' : ' or `X-Relay-Key: <key>`'}.`
         : admin
           ? 'Incorrect admin key provided: this path needs RELAY_ADMIN_KEY.'
-          : 'Incorrect relay key provided. Use one of the keys configured in RELAY_KEY (not an OpenAI key).',
+          : 'Incorrect relay key provided. Use a key this relay gave you (from RELAY_KEY or made by its admin; not an OpenAI key).',
       { code: missing ? 'missing_relay_key' : 'invalid_relay_key', headers: AUTH_HEADERS },
     );
 
@@ -72,8 +78,8 @@ export function createGate(config: RelayConfig, ops: Ops, oauth?: McpOAuth): Gat
     if (!config.relayAuth) return { label: '-' };
     const presented = presentedKeys(headers.authorization, headers['x-relay-key']);
     for (const key of presented) {
-      const index = keyring.match(key);
-      if (index !== -1) return { label: config.relayKeys[index].label };
+      const label = keys.labelOf(key);
+      if (label !== undefined) return { label };
     }
     if (oauth && presented.some((key) => key.startsWith(ACCESS_TOKEN_PREFIX))) {
       return { error: new RelayError(401, 'OAuth access tokens work on /mcp only. On this path, send a relay key.', { code: 'invalid_relay_key', headers: AUTH_HEADERS }) };
@@ -81,10 +87,18 @@ export function createGate(config: RelayConfig, ops: Ops, oauth?: McpOAuth): Gat
     return { error: unauthorized(presented.length === 0) };
   };
 
+  const identifyFresh: Gate['identifyFresh'] = async (headers) => {
+    const first = identify(headers);
+    if (!('error' in first) || !presentedKeys(headers.authorization, headers['x-relay-key']).some(keys.mightBeNew)) return first;
+    await keys.refresh();
+    return identify(headers);
+  };
+
   return {
     identify,
+    identifyFresh,
     async identifyMcp(headers) {
-      const byKey = identify(headers);
+      const byKey = await identifyFresh(headers);
       if (!oauth || !('error' in byKey)) return byKey;
       const presented = presentedKeys(headers.authorization, headers['x-relay-key']);
       const token = presented.find((key) => key.startsWith(ACCESS_TOKEN_PREFIX));

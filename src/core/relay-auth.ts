@@ -26,7 +26,9 @@ export function relayAuth(
     }
 
     // /mcp also takes OAuth access tokens (which act as the relay key they were granted with).
-    const who = paths.isMcp(path) ? await gate.identifyMcp(headers) : gate.identify(headers);
+    let who = paths.isMcp(path) ? await gate.identifyMcp(headers) : gate.identify(headers);
+    // A miss may be a managed key made moments ago on another replica: looked up once more.
+    if ('error' in who && !paths.isMcp(path)) who = await gate.identifyFresh(headers);
     if ('error' in who) return errorResponse(who.error, c.get('requestId'));
     c.set('keyLabel', who.label);
     if (gate.limited) {

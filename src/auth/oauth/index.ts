@@ -41,7 +41,8 @@ export interface OAuthOverrides {
 const KEY_GUESSES = { perSource: 5, total: 20, windowMs: 60_000 };
 const PURGE_EVERY_MS = 60 * 60_000;
 
-export async function createOAuth(config: RelayConfig, logger: Logger, overrides: OAuthOverrides = {}): Promise<OAuth | undefined> {
+/** `keys`: every key the relay accepts (RELAY_KEY's and managed ones); RELAY_KEY's alone when not given. */
+export async function createOAuth(config: RelayConfig, logger: Logger, overrides: OAuthOverrides = {}, keys: KeySource = configKeySource(config.relayKeys)): Promise<OAuth | undefined> {
   const endpoints = oauthEndpoints(config);
   if ('off' in endpoints) {
     logger.info(`OAuth for /mcp is off (${endpoints.off}); /mcp accepts relay keys only.`);
@@ -49,7 +50,6 @@ export async function createOAuth(config: RelayConfig, logger: Logger, overrides
   }
   const now = overrides.now ?? Date.now;
   const store: GrantStore = await openGrantStore({ databaseUrl: config.ops.databaseUrl, sqlitePath: config.ops.usageDbPath, schema: overrides.schema });
-  const keys = configKeySource(config.relayKeys);
   const { redirectRules, accessTokenTtlS, refreshTokenTtlS } = config.oauth;
   const tokens = createTokens({
     store,

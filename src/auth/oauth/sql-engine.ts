@@ -1,11 +1,14 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import pg from 'pg';
-import { migratePostgres, migrateSqlite } from '../../ops/migrations/run.ts';
+import { inSqliteTransaction, migratePostgres, migrateSqlite } from '../../ops/migrations/run.ts';
 
 /**
- * The two engines of the grant store. SQLite: its own connection to the ledger's file, on the relay's
- * thread: OAuth statements are rare (a consent, a token exchange) and small, and token checks are mostly
- * answered from the verifier's cache. PostgreSQL: a small pool of its own.
+ * The two engines of the grant store (and of managed relay keys). SQLite: its own connection to the
+ * ledger's file, on the relay's thread: these statements are rare (a consent, a token exchange, a key
+ * created) and small, and checks are mostly answered from in-memory caches. PostgreSQL: a small pool of
+ * its own.
  */
 
 /** Runs SQL written with `?` placeholders. */
@@ -13,7 +16,24 @@ export interface SqlEngine {
   rows(sql: string, params?: unknown[]): Promise<Record<string, unknown>[]>;
   /** Number of rows the statement changed. */
   run(sql: string, params?: unknown[]): Promise<number>;
+  /** Runs the statements in order in one transaction (all or none); the rows each one changed. */
+  transaction(statements: readonly { sql: string; params?: unknown[] }[]): Promise<number[]>;
   close(): Promise<void>;
+}
+
+export interface OpenSqlEngineOptions {
+  /** postgres:// URL; otherwise the SQLite file. */
+  databaseUrl?: string;
+  sqlitePath: string;
+  /** Postgres only: the schema (tests). */
+  schema?: string;
+}
+
+/** The database DATABASE_URL names (else the SQLite file, its directory created), migrated. */
+export async function openSqlEngine(opts: OpenSqlEngineOptions): Promise<SqlEngine> {
+  if (opts.databaseUrl) return postgresEngine(opts.databaseUrl, opts.schema);
+  if (opts.sqlitePath !== ':memory:') mkdirSync(dirname(resolve(opts.sqlitePath)), { recursive: true });
+  return sqliteEngine(opts.sqlitePath);
 }
 
 export function sqliteEngine(path: string): SqlEngine {
@@ -35,6 +55,14 @@ export function sqliteEngine(path: string): SqlEngine {
     },
     async run(sql, params = []) {
       return Number(prepared(sql).run(...(params as SQLInputValue[])).changes);
+    },
+    async transaction(statements) {
+      // Synchronous from BEGIN to COMMIT: no other statement of this connection can run in between.
+      const changed: number[] = [];
+      inSqliteTransaction(db, () => {
+        for (const { sql, params = [] } of statements) changed.push(Number(prepared(sql).run(...(params as SQLInputValue[])).changes));
+      }, 'IMMEDIATE');
+      return changed;
     },
     async close() {
       if (open) db.close();
@@ -87,6 +115,22 @@ export async function postgresEngine(connectionString: string, schema?: string):
     },
     async run(sql, params = []) {
       return (await pool.query(text(sql), params)).rowCount ?? 0;
+    },
+    async transaction(statements) {
+      const client = await pool.connect();
+      let broken: Error | undefined;
+      try {
+        await client.query('BEGIN');
+        const changed: number[] = [];
+        for (const { sql, params = [] } of statements) changed.push((await client.query(text(sql), params)).rowCount ?? 0);
+        await client.query('COMMIT');
+        return changed;
+      } catch (err) {
+        await client.query('ROLLBACK').catch((rollbackErr: unknown) => (broken = rollbackErr as Error));
+        throw err;
+      } finally {
+        client.release(broken);
+      }
     },
     close: () => (closed ??= pool.end()),
   };

@@ -1,7 +1,5 @@
-import { mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
 import type { ClientMetadata } from './client-metadata.ts';
-import type { SqlEngine } from './sql-engine.ts';
+import type { OpenSqlEngineOptions, SqlEngine } from './sql-engine.ts';
 
 /**
  * The OAuth grant store, in the relay's database (the usage ledger's: SQLite file or PostgreSQL), so
@@ -61,26 +59,10 @@ export interface GrantStore {
   close(): Promise<void>;
 }
 
-export interface OpenGrantStoreOptions {
-  /** postgres:// URL; otherwise the SQLite file. */
-  databaseUrl?: string;
-  sqlitePath: string;
-  /** Postgres only: the schema (tests). */
-  schema?: string;
-}
-
 /** Opens the database DATABASE_URL names (else the SQLite file) and applies pending migrations. */
-export async function openGrantStore(opts: OpenGrantStoreOptions): Promise<GrantStore> {
-  let engine: SqlEngine;
-  if (opts.databaseUrl) {
-    const { postgresEngine } = await import('./sql-engine.ts');
-    engine = await postgresEngine(opts.databaseUrl, opts.schema);
-  } else {
-    if (opts.sqlitePath !== ':memory:') mkdirSync(dirname(resolve(opts.sqlitePath)), { recursive: true });
-    const { sqliteEngine } = await import('./sql-engine.ts');
-    engine = sqliteEngine(opts.sqlitePath);
-  }
-  return grantStore(engine);
+export async function openGrantStore(opts: OpenSqlEngineOptions): Promise<GrantStore> {
+  const { openSqlEngine } = await import('./sql-engine.ts');
+  return grantStore(await openSqlEngine(opts));
 }
 
 const num = (v: unknown) => (v === null || v === undefined ? undefined : Number(v));

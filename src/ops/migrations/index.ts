@@ -1,5 +1,5 @@
 /**
- * Versioned migrations of the relay's database (the usage ledger, and the OAuth grants of /mcp), one entry per version, the same logical schema written
+ * Versioned migrations of the relay's database (the usage ledger, the OAuth grants of /mcp, managed relay keys), one entry per version, the same logical schema written
  * once per engine. Each is applied at most once, in order, inside a transaction, and recorded in
  * `schema_migrations`. Never edit a released migration: add the next version.
  *
@@ -83,16 +83,51 @@ export const MIGRATIONS: readonly Migration[] = [
     sqlite: 'ALTER TABLE usage_log ADD COLUMN cost_micros INTEGER;',
     postgres: 'ALTER TABLE usage_log ADD COLUMN cost_micros BIGINT;',
   },
+  {
+    // Relay keys managed through the admin API (src/auth/managed-keys/): a stable id and label per key,
+    // its secret as a SHA-256 hash (and, for an overlap after a rotation, the one before it), and a
+    // version every change bumps, so replicas notice a change by reading one row. Last use is kept for
+    // RELAY_KEY keys too (by their key id). Times are epoch ms in both engines.
+    version: 5,
+    name: 'create relay key tables',
+    sqlite: relayKeyTables('INTEGER'),
+    postgres: relayKeyTables('BIGINT'),
+  },
 ];
 
-function oauthTables(epochMs: string): string {
+function relayKeyTables(int64: string): string {
+  return `
+    CREATE TABLE relay_keys (
+      id TEXT PRIMARY KEY,
+      label TEXT NOT NULL,
+      secret_hash TEXT,
+      previous_secret_hash TEXT,
+      previous_expires_at ${int64},
+      created_at ${int64} NOT NULL,
+      rotated_at ${int64},
+      revoked_at ${int64}
+    );
+    CREATE UNIQUE INDEX relay_keys_active_label_idx ON relay_keys (label) WHERE revoked_at IS NULL;
+    CREATE TABLE relay_key_use (
+      key_id TEXT PRIMARY KEY,
+      last_used_at ${int64} NOT NULL
+    );
+    CREATE TABLE relay_key_state (
+      id INTEGER PRIMARY KEY,
+      version ${int64} NOT NULL
+    );
+    INSERT INTO relay_key_state (id, version) VALUES (1, 0);
+  `;
+}
+
+function oauthTables(int64: string): string {
   return `
     CREATE TABLE oauth_clients (
       client_id TEXT PRIMARY KEY,
       secret_hash TEXT,
       metadata TEXT NOT NULL,
-      created_at ${epochMs} NOT NULL,
-      used_at ${epochMs}
+      created_at ${int64} NOT NULL,
+      used_at ${int64}
     );
     CREATE TABLE oauth_grants (
       grant_id TEXT PRIMARY KEY,
@@ -102,21 +137,21 @@ function oauthTables(epochMs: string): string {
       resource TEXT NOT NULL,
       redirect_uri TEXT NOT NULL,
       code_challenge TEXT NOT NULL,
-      created_at ${epochMs} NOT NULL,
-      revoked_at ${epochMs}
+      created_at ${int64} NOT NULL,
+      revoked_at ${int64}
     );
     CREATE TABLE oauth_codes (
       code_hash TEXT PRIMARY KEY,
       grant_id TEXT NOT NULL,
-      expires_at ${epochMs} NOT NULL,
-      used_at ${epochMs}
+      expires_at ${int64} NOT NULL,
+      used_at ${int64}
     );
     CREATE TABLE oauth_tokens (
       token_hash TEXT PRIMARY KEY,
       grant_id TEXT NOT NULL,
       kind TEXT NOT NULL,
-      expires_at ${epochMs} NOT NULL,
-      used_at ${epochMs}
+      expires_at ${int64} NOT NULL,
+      used_at ${int64}
     );
     CREATE INDEX oauth_tokens_grant_idx ON oauth_tokens (grant_id);
     CREATE INDEX oauth_tokens_expires_idx ON oauth_tokens (expires_at);
