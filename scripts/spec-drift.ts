@@ -19,7 +19,8 @@
  * in-scope families are those of the relay's own pass-through operations, so adding a family to
  * schemas/openapi.yaml widens the report by itself. Official operations outside them (organization,
  * fine_tuning, assistants, ...) are never reported. Operations with `x-relay.kind: relay` are the relay's own
- * (e.g. POST /v1/proxy) and are ignored.
+ * (e.g. POST /v1/proxy) and are ignored, as are WebSocket endpoints (`x-relay.kind: websocket`: OpenAPI, and
+ * so the official spec, has no WebSocket operations to compare them with).
  *
  * Official paths containing `?` (e.g. `/responses?beta=true`) are ignored: they are SDK variants of their
  * base path, which is on the wire the same route and is compared on its own.
@@ -148,7 +149,7 @@ function operations(doc: Json): Operation[] {
     const item = deref(doc, rawItem).node;
     for (const method of METHODS) {
       const op = item[method];
-      if (!op || op['x-relay']?.kind === 'relay') continue;
+      if (!op || op['x-relay']?.kind === 'relay' || op['x-relay']?.kind === 'websocket') continue;
       const path = base + rawPath;
       const key = `${method.toUpperCase()} ${path.replace(/\{[^}]*\}/g, '{}')}`;
       out.push({ method: method.toUpperCase(), path, operationId: op.operationId ?? '', key, family: familyOf(path), op, item });
