@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import { DatabaseSync } from 'node:sqlite';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -188,4 +189,29 @@ test('shutdown: open sockets get 1001 once the grace period ends, and their reco
     { status: 200, model: 'gpt-realtime', tokens: 5 },
   ]);
   upstream.onConnection = () => {};
+});
+
+test('an OpenAI that never answers the upgrade: 504 after the deadline class; an upgrade still waiting at shutdown: 503', async () => {
+  const held = new Set<net.Socket>();
+  const silent = net.createServer((socket) => held.add(socket.on('error', () => {})));
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  const base = `http://127.0.0.1:${(silent.address() as net.AddressInfo).port}/v1`;
+  const relay = await startTestRelay({ OPENAI_BASE_URL: base, UPSTREAM_TIMEOUT_SHORT_MS: '300', SHUTDOWN_GRACE_MS: '2000' });
+  try {
+    const timedOut = await openSocket(wsUrl(relay, '/v1/responses'), [], asKey(RELAY_KEY));
+    expect(timedOut).toMatchObject({ kind: 'refused', status: 504 });
+    if (timedOut.kind === 'refused') expect(JSON.parse(timedOut.body).error.code).toBe('upstream_timeout');
+
+    const waiting = openSocket(wsUrl(relay, '/v1/responses'), [], asKey(RELAY_KEY));
+    await new Promise((r) => setTimeout(r, 100));
+    const stopping = relay.shutdown();
+    const answer = await waiting;
+    expect(answer).toMatchObject({ kind: 'refused', status: 503 });
+    if (answer.kind === 'refused') expect(JSON.parse(answer.body).error.code).toBe('shutting_down');
+    await stopping;
+  } finally {
+    await relay.shutdown();
+    for (const socket of held) socket.destroy();
+    await new Promise((resolve) => silent.close(resolve));
+  }
 });
