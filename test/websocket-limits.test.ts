@@ -168,6 +168,30 @@ describe('message size, idle time, backpressure', () => {
   });
 });
 
+test('a caller that leaves while OpenAI is held back: OpenAI is closed at once (1001), not after a close timeout', async () => {
+  const relay = await startTestRelay({ OPENAI_BASE_URL: upstream.baseUrl });
+  try {
+    const upstreamSide = new Promise<WebSocket>((resolve) => (upstream.onConnection = resolve));
+    const ws = await mustOpen(wsUrl(relay, '/v1/responses'), [], asKey(RELAY_KEY));
+    const server = await upstreamSide;
+    ws.pause();
+    const chunk = randomBytes(60 * 1024);
+    for (let sent = 0; server.bufferedAmount < 4 * 1024 * 1024 && sent < 2_000; sent++) {
+      server.send(chunk);
+      if (sent % 20 === 0) await new Promise((r) => setImmediate(r));
+    }
+    await until(() => server.bufferedAmount > 2 * 1024 * 1024, 5_000, 'upstream to back up');
+    const atServer = closed(server);
+    const left = Date.now();
+    ws.terminate();
+    expect((await atServer).code).toBe(1001);
+    expect(Date.now() - left).toBeLessThan(5_000);
+  } finally {
+    upstream.onConnection = () => {};
+    await relay.shutdown();
+  }
+}, 40_000);
+
 test('shutdown: open sockets get 1001 once the grace period ends, and their records are written', async () => {
   const dbPath = join(mkdtempSync(join(tmpdir(), 'relay-ws-usage-')), 'usage.sqlite');
   const relay = await startTestRelay({ OPENAI_BASE_URL: upstream.baseUrl, SHUTDOWN_GRACE_MS: '500', USAGE_DB_PATH: dbPath });
@@ -182,11 +206,11 @@ test('shutdown: open sockets get 1001 once the grace period ends, and their reco
   expect(Date.now() - started).toBeGreaterThanOrEqual(450);
   await stopping;
   const db = new DatabaseSync(dbPath, { readOnly: true });
-  const rows = db.prepare("SELECT status, model, total_tokens AS tokens FROM usage_log WHERE operation = 'connectRealtime' ORDER BY status").all();
+  const rows = db.prepare("SELECT status, model, total_tokens AS tokens, upstream_request_id AS upstreamId FROM usage_log WHERE operation = 'connectRealtime' ORDER BY status").all();
   db.close();
   expect(rows).toEqual([
-    { status: 101, model: null, tokens: null },
-    { status: 200, model: 'gpt-realtime', tokens: 5 },
+    { status: 101, model: null, tokens: null, upstreamId: 'req_upstream_ws' },
+    { status: 200, model: 'gpt-realtime', tokens: 5, upstreamId: 'req_upstream_ws' },
   ]);
   upstream.onConnection = () => {};
 });

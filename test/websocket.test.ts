@@ -167,6 +167,9 @@ describe('keys on the upgrade', () => {
       if (opened.kind !== 'open') throw new Error(`refused: ${opened.status} ${opened.body}`);
       // The relay answers with what OpenAI chose among the rest: never the key's subprotocol.
       expect(opened.ws.protocol).toBe('realtime');
+      // OpenAI's 101 headers pass through the same allowlist as its HTTP answers.
+      expect(opened.headers['x-request-id']).toBe('req_upstream_ws');
+      expect(opened.headers['set-cookie']).toBeUndefined();
       opened.ws.close();
       await closed(opened.ws);
     }

@@ -32,6 +32,8 @@ export async function startWsUpstream(options: { autoPong?: boolean; maxPayload?
     perMessageDeflate: false,
     handleProtocols: (offered) => offered.values().next().value ?? false,
   });
+  // What OpenAI's 101 carries besides the handshake: a request id the caller may see, a cookie it may not.
+  wss.on('headers', (lines) => lines.push('x-request-id: req_upstream_ws', 'set-cookie: __cf_bm=abc; Path=/'));
   const mock: WsUpstream = {
     baseUrl: '',
     wsUrl: '',

@@ -5,7 +5,8 @@ import WebSocket from 'ws';
  * binary stays binary, the bytes untouched), pings and pongs cross end to end, and a close on one side
  * closes the other with the same code and reason. Memory stays bounded: when more than HIGH_WATER bytes
  * sent to one side wait in its socket, the relay stops reading the other side (TCP then slows the sender)
- * until they drain below LOW_WATER.
+ * until they drain below LOW_WATER. OpenAI's side arrives paused (dial.ts), so that nothing it sent with its
+ * handshake is read before the pipes are in place; it is resumed here.
  */
 
 export type Direction = 'to_openai' | 'to_caller';
@@ -35,6 +36,8 @@ export function bridge(caller: WebSocket, upstream: WebSocket, hooks: BridgeHook
   const state: Bridge = {
     active: true,
     close(code, reason) {
+      toOpenAI.resume();
+      toCaller.resume();
       for (const side of [caller, upstream]) {
         if (side.readyState === WebSocket.OPEN) side.close(code, reason);
       }
@@ -48,16 +51,16 @@ export function bridge(caller: WebSocket, upstream: WebSocket, hooks: BridgeHook
   const done = () => {
     if (callerClose && upstreamClosed) hooks.closed(callerClose.code, callerClose.reason);
   };
+  // The side told to close must be read again if it was paused, or its close reply would never arrive.
   caller.once('close', (code: number, reason: Buffer) => {
     callerClose = { code, reason: reason.toString() };
-    // A paused side must be read again, or the other side's close reply would never arrive.
-    toOpenAI.resume();
+    toCaller.resume();
     pass(upstream, code, reason, 'caller connection lost', 1001);
     done();
   });
   upstream.once('close', (code: number, reason: Buffer) => {
     upstreamClosed = true;
-    toCaller.resume();
+    toOpenAI.resume();
     pass(caller, code, reason, 'OpenAI connection lost', 1011);
     done();
   });
