@@ -15,7 +15,7 @@ const HIGH_WATER = 1024 * 1024;
 const LOW_WATER = 256 * 1024;
 
 export interface BridgeHooks {
-  /** A message crossed (already handed to the other side). */
+  /** A message arrived from one side (it then goes to the other, unless that one is closing). */
   message(direction: Direction, data: Buffer, isBinary: boolean): void;
   /** Both sides are closed: the code and reason the caller's side closed with. */
   closed(code: number, reason: string): void;
@@ -87,10 +87,11 @@ function pipe(from: WebSocket, to: WebSocket, direction: Direction, state: Bridg
   };
   from.on('message', (data: Buffer, isBinary: boolean) => {
     state.active = true;
+    // Seen even when the other side is already closing: a response OpenAI finishes then is still spent.
+    hooks.message(direction, data, isBinary);
     if (to.readyState !== WebSocket.OPEN) return;
     waiting += data.length;
     to.send(data, { binary: isBinary }, sent(data.length));
-    hooks.message(direction, data, isBinary);
     if (!paused && waiting > HIGH_WATER) {
       paused = true;
       from.pause();

@@ -5,7 +5,8 @@ import type { Direction } from './bridge.ts';
  * Prometheus metrics of the relayed WebSockets, on the relay's registry:
  *
  *   relay_websockets_open{operation}                          gauge
- *   relay_websocket_messages_total{operation,direction}       counter (data messages; direction to_openai | to_caller)
+ *   relay_websocket_messages_total{operation,direction}       counter (data messages received from the caller,
+ *                                                             to_openai, or from OpenAI, to_caller)
  *   relay_websocket_bytes_total{operation,direction}          counter (their payload bytes)
  *
  * `operation` is a WebSocket endpoint's operation name (a handful, from the spec). Each message only adds
