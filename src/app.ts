@@ -12,12 +12,16 @@ import type { Gate } from './core/gate.ts';
 import { relayAuth } from './core/relay-auth.ts';
 import { nextRequestId } from './core/request-id.ts';
 import { refuseMalformedRequest } from './core/request-guard.ts';
+import type { OAuth } from './auth/oauth/index.ts';
+import { MCP_PATH } from './auth/oauth/metadata.ts';
 import type { Ops } from './ops/index.ts';
 import { ADMIN_PATHS, registerAdminRoutes } from './routes/admin.ts';
 import type { ActionServices } from './actions/context.ts';
 import { BLOB_ROUTE_PREFIX } from './actions/blob-links.ts';
 import { registerActionRoutes } from './routes/actions.ts';
 import { registerMcpRoutes } from './routes/mcp.ts';
+import { registerOAuthRoutes } from './routes/oauth.ts';
+import { registerOAuthAuthorizeRoutes } from './routes/oauth-authorize.ts';
 import { registerBlobRoutes } from './routes/blobs.ts';
 import { DOCUMENT_PATHS, registerDocumentRoutes } from './routes/documents.ts';
 import { registerHealthRoutes } from './routes/health.ts';
@@ -26,8 +30,16 @@ import { registerProxyRoute } from './routes/proxy.ts';
 
 /** Paths anyone may call without a relay key (they reveal nothing secret). */
 const PUBLIC_PATHS = new Set(['/health', '/v1/health', ...DOCUMENT_PATHS]);
-/** Signed blob links carry their own proof (an HMAC), checked by the blob route: ChatGPT fetches them keyless. */
-const isPublicPath = (path: string) => PUBLIC_PATHS.has(path) || path.startsWith(BLOB_ROUTE_PREFIX);
+/**
+ * Signed blob links carry their own proof (an HMAC), checked by the blob route: ChatGPT fetches them keyless.
+ * OAuth discovery and endpoints are how a client gets a credential, so they need none (an unknown
+ * /.well-known/ path is then a plain 404).
+ */
+const isPublicPath = (path: string) =>
+  PUBLIC_PATHS.has(path) || path.startsWith(BLOB_ROUTE_PREFIX) || path.startsWith('/.well-known/') || path.startsWith('/oauth/');
+
+/** HEAD is GET without the body, answered where the relay itself answers GET (never upstream). */
+const answersHead = (path: string) => isPublicPath(path) || ADMIN_PATHS.has(path);
 
 export interface AppDeps {
   forwarder: Forwarder;
@@ -35,6 +47,8 @@ export interface AppDeps {
   gate: Gate;
   logger: Logger;
   actions: ActionServices;
+  /** The OAuth authorization server for /mcp; undefined when it is off. */
+  oauth?: OAuth;
 }
 
 export function createApp(config: RelayConfig, deps: AppDeps) {
@@ -58,7 +72,7 @@ export function createApp(config: RelayConfig, deps: AppDeps) {
     const startedAt = Date.now();
     c.set('requestId', nextRequestId());
     const { incoming } = c.env;
-    const refusal = refuseMalformedRequest(incoming, config.maxUrlBytes);
+    const refusal = refuseMalformedRequest(incoming, config.maxUrlBytes, answersHead);
     const origin = incoming.headers.origin;
     if (refusal) {
       c.res = errorResponse(refusal, c.get('requestId'));
@@ -103,8 +117,12 @@ export function createApp(config: RelayConfig, deps: AppDeps) {
   registerHealthRoutes(app);
   registerDocumentRoutes(app, config);
   registerBlobRoutes(app, deps.actions.blobs, deps.actions.links);
+  if (deps.oauth) {
+    registerOAuthRoutes(app, deps.oauth);
+    registerOAuthAuthorizeRoutes(app, deps.oauth, deps.logger);
+  }
 
-  app.use(relayAuth(deps.gate, { isPublic: isPublicPath, isAdmin: (path) => ADMIN_PATHS.has(path) }));
+  app.use(relayAuth(deps.gate, { isPublic: isPublicPath, isAdmin: (path) => ADMIN_PATHS.has(path), isMcp: (path) => path === MCP_PATH }));
   registerAdminRoutes(app, deps.ops, { metricsOnMainPort: config.ops.metricsPort === undefined });
 
   registerProxyRoute(app, config, deps.forwarder);

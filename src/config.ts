@@ -2,6 +2,8 @@ import { hkdfSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
 import type { RetryPolicy } from './upstream/retry.ts';
+import { DEFAULT_REDIRECT_HOSTS, parseRedirectRules, RedirectRulesError, type RedirectRule } from './auth/oauth/redirect-uris.ts';
+import { exampleKeyProblems } from './ops/example-keys.ts';
 import { KeyConfigError, MIN_RELAY_KEY_LENGTH, parseLimitOverrides, parseRelayKeys, type LabelPolicy, type NamedRelayKey } from './ops/keys.ts';
 
 
@@ -145,6 +147,10 @@ const envSchema = z
     DATABASE_URL: urlWithScheme('DATABASE_URL', ['postgres:', 'postgresql:']).optional(),
     USAGE_DB_PATH: z.string().trim().default('data/usage.sqlite'),
     USAGE_LEDGER: z.enum(['on', 'off'], { error: 'USAGE_LEDGER must be "on" (the default) or "off".' }).default('on'),
+    MCP_OAUTH: z.enum(['on', 'off'], { error: 'MCP_OAUTH must be "on" (the default) or "off".' }).default('on'),
+    OAUTH_REDIRECT_HOSTS: z.string().default(DEFAULT_REDIRECT_HOSTS.join(',')),
+    OAUTH_ACCESS_TOKEN_TTL_S: intInRange('OAUTH_ACCESS_TOKEN_TTL_S', 3600, 1, 86_400),
+    OAUTH_REFRESH_TOKEN_TTL_S: intInRange('OAUTH_REFRESH_TOKEN_TTL_S', 30 * 86_400, 60, 365 * 86_400),
     METRICS_PORT: positiveInt('METRICS_PORT', 0).refine((port) => port <= 65535, 'METRICS_PORT must be at most 65535.'),
     LOG_LEVEL: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
@@ -177,6 +183,9 @@ const envSchema = z
       });
     }
     const openaiKey = env.OPENAI_API_KEY?.trim();
+    for (const { variable, message } of exampleKeyProblems({ ...env, OPENAI_API_KEY: openaiKey }, named)) {
+      ctx.addIssue({ code: 'custom', path: [variable], message });
+    }
     if (named.some((k) => k.key === openaiKey)) {
       ctx.addIssue({
         code: 'custom',
@@ -206,6 +215,12 @@ const envSchema = z
     }
     if (env.BLOB_S3_ENDPOINT && (env.BLOB_S3_ENDPOINT.username || env.BLOB_S3_ENDPOINT.password || env.BLOB_S3_ENDPOINT.search)) {
       ctx.addIssue({ code: 'custom', path: ['BLOB_S3_ENDPOINT'], message: 'BLOB_S3_ENDPOINT must not carry credentials or a query: give the keys in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.' });
+    }
+    try {
+      parseRedirectRules(commaList(env.OAUTH_REDIRECT_HOSTS));
+    } catch (err) {
+      if (!(err instanceof RedirectRulesError)) throw err;
+      for (const message of err.problems) ctx.addIssue({ code: 'custom', path: ['OAUTH_REDIRECT_HOSTS'], message });
     }
     try {
       parseLimitOverrides(env.RATE_LIMITS, named.map((k) => k.label));
@@ -248,6 +263,17 @@ export interface RelayConfig {
   webSockets: WebSocketConfig;
   logLevel: string;
   actions: ActionConfig;
+  oauth: OAuthConfig;
+}
+
+/** OAuth 2.1 for /mcp (src/auth/oauth/); it runs only with a public https (or loopback) base URL. */
+export interface OAuthConfig {
+  /** MCP_OAUTH: off leaves /mcp on static relay keys only. */
+  enabled: boolean;
+  /** Where authorization codes may be sent over https (loopback http is always allowed). */
+  redirectRules: RedirectRule[];
+  accessTokenTtlS: number;
+  refreshTokenTtlS: number;
 }
 
 export interface WebSocketConfig {
@@ -409,6 +435,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RelayConfig {
         ? Buffer.from(e.BLOB_LINK_SECRET, 'utf8')
         : Buffer.from(hkdfSync('sha256', e.OPENAI_API_KEY, 'openai-relay', 'blob-link-signing', 32)),
       privacyPolicyText: e.PRIVACY_POLICY_TEXT,
+    },
+    oauth: {
+      enabled: e.MCP_OAUTH === 'on',
+      redirectRules: parseRedirectRules(commaList(e.OAUTH_REDIRECT_HOSTS)),
+      accessTokenTtlS: e.OAUTH_ACCESS_TOKEN_TTL_S,
+      refreshTokenTtlS: e.OAUTH_REFRESH_TOKEN_TTL_S,
     },
   };
 }

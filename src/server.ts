@@ -13,8 +13,10 @@ import { createBlobLinks } from './actions/blob-links.ts';
 import type { ActionServices } from './actions/context.ts';
 import { createFileRefFetcher } from './actions/file-fetch.ts';
 import { openBlobStore } from './actions/open-blob-store.ts';
+import { createOAuth, type OAuthOverrides } from './auth/oauth/index.ts';
 import { createOps, type Ops } from './ops/index.ts';
 import type { Logger } from './core/logger.ts';
+import { checkStorage, describeSetup } from './startup.ts';
 import { createOpenAIClients } from './upstream/client.ts';
 import { createForwarder } from './upstream/forward/index.ts';
 import { createUpstreamPolicy } from './upstream/policy.ts';
@@ -24,16 +26,26 @@ export interface RunningRelay {
   server: Server;
   /** `http://host:port` the relay listens on (loopback-friendly for tests). */
   url: string;
-  /** Stops accepting, lets in-flight requests finish (up to SHUTDOWN_GRACE_MS), then closes the rest. */
+  /**
+   * Stops accepting and writes the queued usage rows at once; lets in-flight requests finish (up to
+   * SHUTDOWN_GRACE_MS) while the ledger keeps writing each second; then closes the rest, writes the last
+   * rows and closes the stores. Idempotent.
+   */
   shutdown(): Promise<void>;
+  /** During shutdown (a second signal): stop waiting for in-flight requests; the last rows are still written. */
+  endDrain(): void;
 }
 
 export interface RelayOverrides {
   /** DNS for openaiFileIdRefs hosts (tests answer with fixed public addresses instead of asking DNS). */
   resolveFileHost?: (hostname: string) => Promise<string[]>;
+  /** OAuth for /mcp: DNS of client metadata documents, clock, Postgres schema (tests). */
+  oauth?: OAuthOverrides;
 }
 
 export async function startRelay(config: RelayConfig, logger: Logger, overrides: RelayOverrides = {}): Promise<RunningRelay> {
+  // Before anything opens: every local path the relay writes to, named in the refusal.
+  checkStorage(config);
   const { actions: a } = config;
   // First: an unreachable S3 bucket stops start-up before any ledger or Redis connection is open.
   const blobs = await openBlobStore(a, logger);
@@ -54,8 +66,9 @@ export async function startRelay(config: RelayConfig, logger: Logger, overrides:
       resolve: overrides.resolveFileHost,
     }),
   };
-  const gate = createGate(config, ops);
-  const app = createApp(config, { forwarder, ops, gate, logger, actions });
+  const oauth = await createOAuth(config, logger, overrides.oauth);
+  const gate = createGate(config, ops, oauth);
+  const app = createApp(config, { forwarder, ops, gate, logger, actions, oauth });
   const passThrough = createPassThroughDoor(config, { forwarder, gate, ops, logger });
   const webSockets = createWebSocketDoor(config, { gate, ops, policy, logger });
   const metricsServer = config.ops.metricsPort ? await serveMetrics(ops, config.host, config.ops.metricsPort) : undefined;
@@ -99,19 +112,32 @@ export async function startRelay(config: RelayConfig, logger: Logger, overrides:
     server.once('listening', () => {
       const { port } = server.address() as AddressInfo;
       const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+      const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+      logger.info({ url, ...describeSetup(config) }, 'relay listening');
       let stopping: Promise<void> | undefined;
+      const hurry = new AbortController();
       resolve({
         server,
-        url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+        url,
         shutdown: () =>
-          // WebSockets get the same grace, then 1001; the server closes once they are gone.
-          (stopping ??= Promise.all([drain(server, active, config.shutdownGraceMs, logger), webSockets.close(config.shutdownGraceMs)]).then(() => {}).finally(async () => {
-            forwarder.close();
-            blobs.close();
-            metricsServer?.close();
-            // After the drain: every finished request's usage row is queued; write them all.
-            await ops.close();
-          })),
+          (stopping ??= (async () => {
+            // Rows of requests already answered are written now, not after a drain a platform may cut
+            // short (docker stop: 10 s); during the drain the ledger writes every second.
+            const written = ops.flush();
+            try {
+              // WebSockets get the same grace, then 1001; the server closes once they are gone.
+              await Promise.all([drain(server, active, config.shutdownGraceMs, logger, hurry.signal), webSockets.close(config.shutdownGraceMs, hurry.signal)]);
+            } finally {
+              forwarder.close();
+              blobs.close();
+              metricsServer?.close();
+              await oauth?.close();
+              await written;
+              // Every finished request's row is queued by now: write them all, then close the stores.
+              await ops.close();
+            }
+          })()),
+        endDrain: () => hurry.abort(),
       });
     });
   });
@@ -158,16 +184,23 @@ function answerMalformedRequests(server: Server): void {
   });
 }
 
-async function drain(server: Server, active: { count: number }, graceMs: number, logger: Logger): Promise<void> {
-  logger.info({ inFlight: active.count }, 'shutting down: draining in-flight requests');
+async function drain(server: Server, active: { count: number }, graceMs: number, logger: Logger, hurry: AbortSignal): Promise<void> {
+  logger.info({ inFlight: active.count, graceMs }, 'shutting down: draining in-flight requests');
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
   const deadline = Date.now() + graceMs;
-  while (active.count > 0 && Date.now() < deadline) {
+  while (active.count > 0 && Date.now() < deadline && !hurry.aborted) {
     await new Promise((r) => setTimeout(r, 50));
     server.closeIdleConnections();
   }
-  if (active.count > 0) logger.warn({ inFlight: active.count }, 'grace period over: closing remaining connections');
+  if (active.count > 0) {
+    logger.warn({ inFlight: active.count }, hurry.aborted ? 'drain ended early: closing remaining connections' : 'grace period over: closing remaining connections');
+  }
   server.closeAllConnections();
   await closed;
+  // A request cut above records its usage row (status 499) when its response closes, which may come
+  // after the server's own close: wait for those (briefly), so the final ledger write includes them.
+  const settled = Date.now() + 2000;
+  while (active.count > 0 && Date.now() < settled) await new Promise((r) => setTimeout(r, 10));
+  await new Promise((r) => setImmediate(r));
 }

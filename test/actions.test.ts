@@ -9,6 +9,8 @@ import type { RunningRelay } from '../src/server.ts';
 import { OPENAI_BASE, useMockOpenAI } from './helpers/mock-openai.ts';
 import { OPENAI_KEY, PUBLIC_FILE_HOST_DNS, RELAY_KEY, startTestRelay } from './helpers/relay.ts';
 import { makePng } from './helpers/files.ts';
+import { expectOpenAIError } from './helpers/assertions.ts';
+import { withFastSleeps, withSkippableDate } from './helpers/clock.ts';
 
 /**
  * The GPT Action operations end to end: a real relay socket, the relay key, MSW playing OpenAI and
@@ -80,15 +82,9 @@ afterAll(async () => {
 });
 
 /** Asserts OpenAI's error shape and returns the error object. */
-async function openaiError(res: Response, status: number) {
-  const text = await res.text();
-  expect(res.status, text).toBe(status);
-  expect(res.headers.get('content-type')).toMatch(/application\/json/);
-  const body = JSON.parse(text);
-  expect(body).toEqual({ error: { message: expect.any(String), type: expect.any(String), param: expect.toSatisfy((p: unknown) => p === null || typeof p === 'string'), code: expect.toSatisfy((c: unknown) => c === null || typeof c === 'string') } });
-  expect(body.error.message.length).toBeGreaterThan(10);
-  return body.error as { message: string; type: string; param: string | null; code: string | null };
-}
+
+/** An error answer in OpenAI's shape whose message is a sentence. */
+const openaiError = (res: Response, status: number) => expectOpenAIError(res, status, { minMessageLength: 11 });
 
 async function ok(res: Response): Promise<any> {
   const text = await res.text();
@@ -162,7 +158,7 @@ describe('createActionResponse / getActionResponse / waitForActionResponse', () 
         });
       }),
     );
-    const answer = await ok(await relay.call('/v1/actions/responses', { json: { input: 'Say hello', web_search: true } }));
+    const answer = await ok(await withFastSleeps(() => relay.call('/v1/actions/responses', { json: { input: 'Say hello', web_search: true } })));
     expect(created).toMatchObject({ model: 'gpt-5-mini', input: 'Say hello', background: true, store: true, tools: [{ type: 'web_search' }] });
     expect(auth).toBe(`Bearer ${OPENAI_KEY}`);
     expect(polls).toBe(1);
@@ -199,9 +195,13 @@ describe('createActionResponse / getActionResponse / waitForActionResponse', () 
       http.post(`${OPENAI_BASE}/v1/responses`, () => HttpResponse.json({ id: 'resp_4', status: 'in_progress', output: [] })),
       http.get(`${OPENAI_BASE}/v1/responses/resp_4`, () => HttpResponse.json({ id: 'resp_4', status: 'in_progress', output: [] })),
     );
-    const t0 = Date.now();
-    const answer = await ok(await relay.call('/v1/actions/responses', { json: { input: 'long job', wait_seconds: 2 } }));
-    const elapsed = Date.now() - t0;
+    // Elapsed on the relay's (fast) clock: it polled for the 2 s asked, without the test waiting them.
+    const { res, elapsed } = await withFastSleeps(async () => {
+      const t0 = Date.now();
+      const res = await relay.call('/v1/actions/responses', { json: { input: 'long job', wait_seconds: 2 } });
+      return { res, elapsed: Date.now() - t0 };
+    });
+    const answer = await ok(res);
     expect(answer).toEqual({ id: 'resp_4', status: 'in_progress', poll_after_seconds: expect.any(Number) });
     expect(elapsed).toBeGreaterThanOrEqual(900);
     expect(elapsed).toBeLessThan(3_500);
@@ -238,7 +238,7 @@ describe('createActionResponse / getActionResponse / waitForActionResponse', () 
           : HttpResponse.json({ id: 'resp_w', status: 'completed', output: [message('finally')] });
       }),
     );
-    const answer = await ok(await relay.call('/v1/actions/responses/resp_w/wait', { json: { timeout_seconds: 5 } }));
+    const answer = await ok(await withFastSleeps(() => relay.call('/v1/actions/responses/resp_w/wait', { json: { timeout_seconds: 5 } })));
     expect(answer).toEqual({ id: 'resp_w', status: 'completed', output_text: 'finally' });
     expect(polls).toBe(2);
   });
@@ -701,7 +701,7 @@ describe('createActionVideo / getActionVideo / waitForActionVideo', () => {
       }),
       http.get(`${OPENAI_BASE}/v1/videos/video_w/content`, () => new HttpResponse(MP4, { headers: { 'content-type': 'video/mp4' } })),
     );
-    const answer = await ok(await relay.call('/v1/actions/videos/video_w/wait', { json: { timeout_seconds: 12 } }));
+    const answer = await ok(await withFastSleeps(() => relay.call('/v1/actions/videos/video_w/wait', { json: { timeout_seconds: 12 } })));
     expect(polls).toBe(2);
     expect(answer).toMatchObject({ id: 'video_w', status: 'completed', progress: 100 });
     expect((await fetchLink(answer.url)).bytes.equals(MP4)).toBe(true);
@@ -784,8 +784,8 @@ describe('upstream errors', () => {
     expect(err.type).toBe('rate_limit_error');
   });
 
-  test('ACTION_DEADLINE_MS=1500 and an upstream that never answers → 504 in under 3 s', async () => {
-    const slow = await startActionRelay({ ACTION_DEADLINE_MS: '1500' });
+  test('ACTION_DEADLINE_MS=500 and an upstream that never answers → 504 in under 2 s', async () => {
+    const slow = await startActionRelay({ ACTION_DEADLINE_MS: '500' });
     server.use(
       http.post(`${OPENAI_BASE}/v1/responses`, async ({ request }) => {
         await new Promise((resolve) => {
@@ -798,8 +798,8 @@ describe('upstream errors', () => {
     const t0 = Date.now();
     const err = await openaiError(await slow.call('/v1/actions/responses', { json: { input: 'x' } }), 504);
     const elapsed = Date.now() - t0;
-    expect(elapsed).toBeGreaterThanOrEqual(1_300);
-    expect(elapsed).toBeLessThan(3_000);
+    expect(elapsed).toBeGreaterThanOrEqual(450);
+    expect(elapsed).toBeLessThan(2_000);
     expect(err.type).toBe('timeout_error');
   });
 });
@@ -837,13 +837,15 @@ describe('blob links', () => {
   });
 
   test('an expired link (BLOB_TTL_MS=1000) → 410', async () => {
-    const short = await startActionRelay({ BLOB_TTL_MS: '1000' });
-    const url = await makeImage(short);
-    expectRelayLink(url, short.url);
-    const wait = Number(new URL(url).searchParams.get('expires')) * 1000 - Date.now() + 100;
-    await new Promise((r) => setTimeout(r, Math.max(0, wait)));
-    const err = await openaiError(await fetch(url), 410);
-    expect(err.message).toMatch(/expired/i);
+    await withSkippableDate(async (skip) => {
+      const short = await startActionRelay({ BLOB_TTL_MS: '1000' });
+      const url = await makeImage(short);
+      expectRelayLink(url, short.url);
+      // Past the link's expiry (whole seconds) without waiting for it.
+      skip(Number(new URL(url).searchParams.get('expires')) * 1000 - Date.now() + 100);
+      const err = await openaiError(await fetch(url), 410);
+      expect(err.message).toMatch(/expired/i);
+    });
   });
 
   test('a link made by a relay with another OPENAI_API_KEY (another derived secret) → 403, even over the same blob directory', async () => {

@@ -72,3 +72,40 @@ test('whatever the fast door does not take is answered by the app, the same way'
   }
   expect(upstream).toEqual([]);
 });
+
+test('the pass-through door has an error boundary: an unexpected failure is a logged 500 in OpenAI\'s shape, and the key\'s slot comes back', async () => {
+  const { createServer } = await import('node:http');
+  const { loadConfig } = await import('../src/config.ts');
+  const { createGate } = await import('../src/core/gate.ts');
+  const { createPassThroughDoor } = await import('../src/core/fast-path.ts');
+  const { createLogger } = await import('../src/core/logger.ts');
+  const { createOps } = await import('../src/ops/index.ts');
+  const { Writable } = await import('node:stream');
+  const lines: string[] = [];
+  const logger = createLogger('info', new Writable({ write: (chunk, _e, done) => (lines.push(String(chunk)), done()) }) as never);
+  const config = loadConfig({ OPENAI_API_KEY: OPENAI_KEY, RELAY_KEY, MAX_IN_FLIGHT_PER_KEY: '1', USAGE_LEDGER: 'off' });
+  const ops = await createOps(config, logger);
+  const gate = createGate(config, ops);
+  let calls = 0;
+  const failing = { forwardToOpenAI: () => (calls++ % 2 === 0 ? Promise.reject(new Error('boom in the core')) : (() => { throw new Error('thrown synchronously'); })()), close() {} };
+  const door = createPassThroughDoor(config, { forwarder: failing as never, gate, ops, logger });
+  const server = createServer((req, res) => {
+    if (!door(req, res)) res.writeHead(418).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  try {
+    // Twice per failure kind: with one in-flight slot, the second call would get 429 if the first kept it.
+    for (let i = 0; i < 4; i++) {
+      const answer = await rawRequest(url, { path: '/v1/models', headers: { authorization: `Bearer ${RELAY_KEY}` } });
+      expect(answer.status).toBe(500);
+      expect(JSON.parse(answer.body).error).toMatchObject({ type: 'server_error', code: 'relay_error', message: 'The relay failed to handle this request.' });
+      expect(answer.headers['x-request-id']).toMatch(/^req_relay_/);
+    }
+    const errors = lines.map((l) => JSON.parse(l)).filter((l) => l.msg === 'unhandled error');
+    expect(errors.map((l) => l.err.message)).toEqual(['boom in the core', 'thrown synchronously', 'boom in the core', 'thrown synchronously']);
+  } finally {
+    server.close();
+    await ops.close();
+  }
+});

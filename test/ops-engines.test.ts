@@ -6,6 +6,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { OPENAI_BASE, useMockOpenAI } from './helpers/mock-openai.ts';
 import { startTestRelay, type TestRelay } from './helpers/relay.ts';
+import { expectOpenAIError } from './helpers/assertions.ts';
 
 /**
  * The operations features against real engines: the usage ledger in PostgreSQL (TEST_DATABASE_URL) and per-key
@@ -48,16 +49,6 @@ async function drained(res: Response): Promise<number> {
   return res.status;
 }
 
-async function expectOpenAIError(res: Response, status: number, fields: { type?: string; code?: string; message?: RegExp }) {
-  expect(res.status).toBe(status);
-  expect(res.headers.get('content-type')).toMatch(/^application\/json/);
-  const body = (await res.json()) as { error: { message: string; type: string; param: unknown; code: unknown } };
-  expect(Object.keys(body)).toEqual(['error']);
-  expect(body.error).toHaveProperty('param');
-  if (fields.type !== undefined) expect(body.error.type).toBe(fields.type);
-  if (fields.code !== undefined) expect(body.error.code).toBe(fields.code);
-  if (fields.message !== undefined) expect(body.error.message).toMatch(fields.message);
-}
 
 /** Limits count per wall-clock minute: start a limit test well inside one, so its window cannot roll over mid-test. */
 async function awayFromMinuteEdge(): Promise<void> {

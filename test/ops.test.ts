@@ -7,7 +7,7 @@ import { http, HttpResponse } from 'msw';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { OPENAI_BASE, useMockOpenAI } from './helpers/mock-openai.ts';
 import { OPENAI_KEY, startTestRelay, type TestRelay } from './helpers/relay.ts';
-import { sample } from './helpers/assertions.ts';
+import { expectOpenAIError, sample } from './helpers/assertions.ts';
 
 /**
  * Operations features end to end, through a real relay on loopback with MSW playing OpenAI: named keys in
@@ -103,18 +103,6 @@ async function awayFromMinuteEdge(): Promise<void> {
   if (left < 4_000) await sleep(left + 50);
 }
 
-async function expectOpenAIError(res: Response, status: number, fields: { type?: string; code?: string | null; message?: RegExp }) {
-  expect(res.status).toBe(status);
-  expect(res.headers.get('content-type')).toMatch(/^application\/json/);
-  const body = (await res.json()) as { error: { message: string; type: string; param: unknown; code: unknown } };
-  expect(Object.keys(body)).toEqual(['error']);
-  expect(typeof body.error.message).toBe('string');
-  expect(body.error).toHaveProperty('param');
-  if (fields.type !== undefined) expect(body.error.type).toBe(fields.type);
-  if (fields.code !== undefined) expect(body.error.code).toBe(fields.code);
-  if (fields.message !== undefined) expect(body.error.message).toMatch(fields.message);
-  return body.error;
-}
 
 // ---- what the mock OpenAI answers ----
 

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { operations, type RelayOperation } from '../generated/routes.ts';
 import { heldSseStream, OPENAI_BASE, useMockOpenAI } from './helpers/mock-openai.ts';
 import { OPENAI_KEY, RELAY_KEY, RELAY_KEY_2, startTestRelay, type TestRelay } from './helpers/relay.ts';
+import { expectOpenAIError } from './helpers/assertions.ts';
 
 /**
  * POST /v1/proxy: the JSON envelope {method, path, query?|params?, body?|json?|payload?} reaches exactly the
@@ -40,18 +41,10 @@ interface OpenAIError {
 }
 
 async function expectRefusal(res: Response, status: number): Promise<OpenAIError> {
-  const text = await res.text();
-  expect(res.status, text).toBe(status);
-  expect(res.headers.get('content-type')).toMatch(/^application\/json/);
   expect(res.headers.get('x-request-id')).toBeTruthy();
-  const parsed = JSON.parse(text) as { error: OpenAIError };
-  expect(Object.keys(parsed)).toEqual(['error']);
-  expect(Object.keys(parsed.error).sort()).toEqual(['code', 'message', 'param', 'type']);
-  expect(typeof parsed.error.message).toBe('string');
-  expect(parsed.error.message.length).toBeGreaterThan(0);
-  expect(typeof parsed.error.type).toBe('string');
+  const error = await expectOpenAIError(res, status);
   expect(upstream, 'requests that reached upstream').toEqual([]);
-  return parsed.error;
+  return error;
 }
 
 /** An operation's path with every `{param}` filled in, e.g. /v1/files/{file_id}/content → /v1/files/id_1/content. */

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
-import { familyOf, loadSpec, specDrift, type DriftReport } from '../scripts/spec-drift.ts';
+import { familyOf, loadSpec, main, specDrift, type DriftReport } from '../scripts/spec-drift.ts';
 
 /**
  * scripts/spec-drift.ts against the small specs in test/fixtures/drift/: relay.yaml (files, models,
@@ -19,8 +19,22 @@ const RELAY_SPEC = fileURLToPath(new URL('../schemas/openapi.yaml', import.meta.
 const relay = loadSpec(fixture('relay.yaml'));
 const drift = specDrift(relay, loadSpec(fixture('official-drift.yaml')));
 
-/** Runs the script as `node scripts/spec-drift.ts ...args` (async, so the CLI tests run side by side). */
-function run(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** The CLI's `main(args)` in this process, its output captured (it is synchronous: nothing else writes meanwhile). */
+async function run(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const out = { stdout: '', stderr: '' };
+  const writes = { stdout: process.stdout.write, stderr: process.stderr.write };
+  process.stdout.write = ((chunk: string) => ((out.stdout += chunk), true)) as typeof process.stdout.write;
+  process.stderr.write = ((chunk: string) => ((out.stderr += chunk), true)) as typeof process.stderr.write;
+  try {
+    return { code: main(args), ...out };
+  } finally {
+    process.stdout.write = writes.stdout;
+    process.stderr.write = writes.stderr;
+  }
+}
+
+/** The script as a program: `node scripts/spec-drift.ts ...args`. */
+function spawnScript(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [SCRIPT, ...args], { timeout: 15_000 });
     let stdout = '';
@@ -140,7 +154,13 @@ describe('specDrift', () => {
   });
 });
 
-describe.concurrent('spec-drift CLI', () => {
+describe('spec-drift CLI', () => {
+  test('run as a program, its exit code and output are main\'s: 1 and the JSON report on drift', async () => {
+    const { code, stdout } = await spawnScript(fixture('official-drift.json'), '--relay', fixture('relay.yaml'), '--json');
+    expect(code).toBe(1);
+    expect(JSON.parse(stdout)).toEqual(drift);
+  });
+
   test('no drift: exit 0 and a one-line text summary', async () => {
     const { code, stdout } = await run(fixture('official-same.yaml'), '--relay', fixture('relay.yaml'));
     expect(stdout).toMatch(/^No drift across 3 families/);

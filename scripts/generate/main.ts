@@ -12,6 +12,7 @@
  *   action-schema.json   the GPT Action schema, with a placeholder server URL
  *   openapi.full.json    the whole public contract (no x-relay), with the same placeholder
  *   documents.ts         the placeholder and the texts served beside the documents
+ *   documented-secrets.ts  not from the spec: the example keys the docs print, which the relay refuses
  *
  * `npm run generate:check` writes nothing; it exits 1 when generated/ is not what the spec makes or when
  * the action schema breaks a GPT Action rule (scripts/lint-action).
@@ -23,6 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { lintServedActionSchema } from '../lint-action/served.ts';
 import { emitDocuments } from './emit-documents.ts';
+import { emitDocumentedSecrets } from './emit-documented-secrets.ts';
 import { emitMatcher } from './emit-matcher.ts';
 import { emitRoutes } from './emit-routes.ts';
 import { emitTypes, UPSTREAM_CLIENT } from './emit-types.ts';
@@ -46,6 +48,7 @@ export async function generate(specPath?: string): Promise<Map<string, string>> 
     ['websockets.ts', emitWebSockets(spec)],
     ['mcp-tools.ts', emitMcpTools(buildTools(spec))],
     ...emitDocuments(spec),
+    ['documented-secrets.ts', emitDocumentedSecrets(ROOT)],
   ]);
 }
 

@@ -37,12 +37,16 @@ export function createPassThroughDoor(config: RelayConfig, deps: { forwarder: Fo
       if (inFlight) gate.leave(label);
       inFlight = false;
     };
-    forwarder
-      .forwardToOpenAI(incoming, outgoing, { operation, upstreamPath, search, requestId, keyLabel: label, onDone: leave })
-      .catch((err: unknown) => {
-        leave();
-        unexpected(outgoing, err, requestId, operation, label, startedAt, started);
-      });
+    let forwarding: Promise<void>;
+    try {
+      forwarding = forwarder.forwardToOpenAI(incoming, outgoing, { operation, upstreamPath, search, requestId, keyLabel: label, onDone: leave });
+    } catch (err) {
+      forwarding = Promise.reject(err);
+    }
+    forwarding.catch((err: unknown) => {
+      leave();
+      unexpected(outgoing, err, requestId, operation, label, startedAt, started);
+    });
   };
 
   /** The error boundary, as the Hono door's onError: a 500 in OpenAI's shape (or a cut stream), logged. */

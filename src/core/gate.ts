@@ -1,4 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import type { OAuthEndpoints } from '../auth/oauth/metadata.ts';
+import { ACCESS_TOKEN_PREFIX } from '../auth/oauth/secrets.ts';
+import type { Tokens } from '../auth/oauth/tokens.ts';
 import type { RelayConfig } from '../config.ts';
 import type { Ops } from '../ops/index.ts';
 import { rateLimitError } from '../ops/rate-limit.ts';
@@ -13,6 +16,12 @@ import { RelayError } from './errors.ts';
 export interface Gate {
   /** The caller's key label, or the 401 to answer. With RELAY_AUTH=off every caller is `-`. */
   identify(headers: IncomingHttpHeaders): { label: string } | { error: RelayError };
+  /**
+   * /mcp: a relay key, or an OAuth access token granted for /mcp, which acts as the relay key it was
+   * granted with (its label). The 401 names the protected resource metadata, so clients can find the
+   * authorization server (RFC 9728 §5.1).
+   */
+  identifyMcp(headers: IncomingHttpHeaders): Promise<{ label: string } | { error: RelayError }>;
   /** The 401/403 to answer on an admin path, or undefined when the admin key was presented. */
   checkAdmin(headers: IncomingHttpHeaders): RelayError | undefined;
   /** True when per-label limits are configured (so `admit` must be awaited). */
@@ -26,7 +35,24 @@ export interface Gate {
 
 const AUTH_HEADERS = { 'www-authenticate': 'Bearer realm="openai-relay"' };
 
-export function createGate(config: RelayConfig, ops: Ops): Gate {
+/** OAuth for /mcp, when it is on: the token check and where its metadata lives. */
+export interface McpOAuth {
+  tokens: Pick<Tokens, 'verify'>;
+  endpoints: Pick<OAuthEndpoints, 'resourceMetadataUrl'>;
+}
+
+const TOKEN_REFUSALS = {
+  invalid: 'The access token is not valid here (unknown, revoked, or issued for another resource). Authorize again.',
+  expired: 'The access token has expired. Refresh it, or authorize again.',
+  key_removed: 'The relay key this access token was granted with is no longer configured. Authorize again with a current key.',
+} as const;
+
+/** RFC 6750 §3 with RFC 9728's resource_metadata: where to get a token, and why this one failed. */
+const challenge = (oauth: McpOAuth, error?: 'invalid_token') => ({
+  'www-authenticate': `Bearer ${error ? `error="${error}", ` : ''}resource_metadata="${oauth.endpoints.resourceMetadataUrl}", scope="mcp"`,
+});
+
+export function createGate(config: RelayConfig, ops: Ops, oauth?: McpOAuth): Gate {
   const keyring = relayKeyring(config.relayKeys.map((k) => k.key));
   const adminKeyring = config.adminKey ? relayKeyring([config.adminKey]) : undefined;
   const inFlightByLabel = new Map<string, number>();
@@ -42,15 +68,38 @@ export function createGate(config: RelayConfig, ops: Ops): Gate {
       { code: missing ? 'missing_relay_key' : 'invalid_relay_key', headers: AUTH_HEADERS },
     );
 
+  const identify: Gate['identify'] = (headers) => {
+    if (!config.relayAuth) return { label: '-' };
+    const presented = presentedKeys(headers.authorization, headers['x-relay-key']);
+    for (const key of presented) {
+      const index = keyring.match(key);
+      if (index !== -1) return { label: config.relayKeys[index].label };
+    }
+    if (oauth && presented.some((key) => key.startsWith(ACCESS_TOKEN_PREFIX))) {
+      return { error: new RelayError(401, 'OAuth access tokens work on /mcp only. On this path, send a relay key.', { code: 'invalid_relay_key', headers: AUTH_HEADERS }) };
+    }
+    return { error: unauthorized(presented.length === 0) };
+  };
+
   return {
-    identify(headers) {
-      if (!config.relayAuth) return { label: '-' };
+    identify,
+    async identifyMcp(headers) {
+      const byKey = identify(headers);
+      if (!oauth || !('error' in byKey)) return byKey;
       const presented = presentedKeys(headers.authorization, headers['x-relay-key']);
-      for (const key of presented) {
-        const index = keyring.match(key);
-        if (index !== -1) return { label: config.relayKeys[index].label };
+      const token = presented.find((key) => key.startsWith(ACCESS_TOKEN_PREFIX));
+      if (token) {
+        const verified = await oauth.tokens.verify(token);
+        if ('label' in verified) return { label: verified.label };
+        return { error: new RelayError(401, TOKEN_REFUSALS[verified.error], { code: 'invalid_token', headers: challenge(oauth, 'invalid_token') }) };
       }
-      return { error: unauthorized(presented.length === 0) };
+      if (presented.length > 0) return { error: new RelayError(401, byKey.error.message, { code: 'invalid_relay_key', headers: challenge(oauth, 'invalid_token') }) };
+      return {
+        error: new RelayError(401, 'Authorization required: connect with OAuth (WWW-Authenticate names the resource metadata), or send a relay key as `Authorization: Bearer <key>`.', {
+          code: 'missing_relay_key',
+          headers: challenge(oauth),
+        }),
+      };
     },
     checkAdmin(headers) {
       if (!adminKeyring) return new RelayError(403, 'Admin endpoints are off: set RELAY_ADMIN_KEY to use them.', { code: 'admin_disabled' });

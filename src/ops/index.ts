@@ -45,6 +45,8 @@ export interface Ops {
   /** True once for a held response id (on any replica sharing the limit store): count its usage then. */
   claimPendingResponse(responseId: string): Promise<boolean>;
   usageTotals(q: UsageQuery): Promise<UsageTotal[]>;
+  /** Writes the queued usage rows now (shutdown); never rejects (a failed write is logged and retried). */
+  flush(): Promise<void>;
   /** Flushes the ledger and closes the stores (graceful shutdown). */
   close(): Promise<void>;
 }
@@ -62,12 +64,21 @@ export async function createOps(config: RelayConfig, logger: Logger): Promise<Op
     metrics.setLedgerQueueDepth(() => ledger!.queueDepth);
   }
   // ioredis is loaded only when Redis is configured.
-  const limiter: RateLimiter = ops.redisUrl
-    ? (await import('./rate-limit-redis.ts')).createRedisRateLimiter(ops.redisUrl, {
-        failOpen: ops.rateLimitFailOpen,
-        onError: (err) => logger.error({ err: { message: (err as Error)?.message } }, 'rate limit store unreachable'),
-      })
-    : createMemoryRateLimiter();
+  let limiter: RateLimiter = createMemoryRateLimiter();
+  if (ops.redisUrl) {
+    const redis = (await import('./rate-limit-redis.ts')).createRedisRateLimiter(ops.redisUrl, {
+      failOpen: ops.rateLimitFailOpen,
+      onError: (err) => logger.error({ err: { message: (err as Error)?.message } }, 'rate limit store unreachable'),
+    });
+    limiter = redis;
+    // Said at start-up, not at the first limited request: the relay still starts (Redis may come later).
+    await redis.ready().catch((err: unknown) =>
+      logger.warn(
+        { err: { message: (err as Error)?.message } },
+        `REDIS_URL is unreachable at start-up: until it answers, rate limits ${ops.rateLimitFailOpen ? 'are not enforced (RATE_LIMIT_FAIL_MODE=open)' : 'refuse requests with 503 (RATE_LIMIT_FAIL_MODE=closed)'}; reconnecting in the background.`,
+      ),
+    );
+  }
   const hasTokenBudget = [...ops.limits.values()].some((p) => p.tokensPerDay !== undefined);
   const hasAnyLimit = ops.limits.size > 0;
   const logInfo = logger.isLevelEnabled('info');
@@ -139,6 +150,9 @@ export async function createOps(config: RelayConfig, logger: Logger): Promise<Op
     async usageTotals(q) {
       if (!ledger) return [];
       return ledger.totals(q);
+    },
+    async flush() {
+      await ledger?.flush().catch(() => {});
     },
     async close() {
       await ledger?.close();

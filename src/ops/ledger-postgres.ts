@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { rowValues, sortTotals, type LedgerStore, type UsageQuery, type UsageRow, type UsageTotal } from './ledger-values.ts';
-import { MIGRATIONS, USAGE_COLUMNS } from './migrations/index.ts';
+import { USAGE_COLUMNS } from './migrations/index.ts';
+import { migratePostgres } from './migrations/run.ts';
 
 /**
  * The ledger in PostgreSQL through a small `pg` Pool. Parameterized queries only; the one identifier
@@ -59,22 +60,7 @@ export function createPostgresStore(opts: PostgresStoreOptions): LedgerStore {
 
   return {
     async migrate() {
-      await inTransaction(async (client) => {
-        // Several relays may start at once: one migrates, the others wait and then see it done.
-        await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`openai-relay-ledger:${schema ?? 'public'}`]);
-        if (schema !== undefined) await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
-        await client.query(
-          `CREATE TABLE IF NOT EXISTS schema_migrations (
-             version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`,
-        );
-        const { rows } = await client.query<{ version: number }>('SELECT version FROM schema_migrations');
-        const done = new Set(rows.map((r) => Number(r.version)));
-        for (const m of MIGRATIONS) {
-          if (done.has(m.version)) continue;
-          await client.query(m.postgres);
-          await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
-        }
-      });
+      await inTransaction((client) => migratePostgres(client, schema));
     },
 
     async insert(rows: UsageRow[]) {

@@ -1,6 +1,7 @@
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { sortTotals, sqliteRowValues, type LedgerStore, type SqliteRowValues, type UsageQuery, type UsageRow, type UsageTotal } from './ledger-values.ts';
-import { MIGRATIONS, USAGE_COLUMNS } from './migrations/index.ts';
+import { USAGE_COLUMNS } from './migrations/index.ts';
+import { inSqliteTransaction, migrateSqlite } from './migrations/run.ts';
 import { decodePackedRows } from './ledger-rows.ts';
 
 /**
@@ -62,37 +63,11 @@ export function createSqliteStore(path: string): SqliteStore {
     if (bytes.byteLength > 0) insertAll((insert) => decodePackedRows(bytes, insert));
   }
 
-  function inTransaction(fn: () => void, mode = ''): void {
-    db.exec(`BEGIN ${mode}`);
-    try {
-      fn();
-      db.exec('COMMIT');
-    } catch (err) {
-      try {
-        db.exec('ROLLBACK');
-      } catch {
-        // already rolled back
-      }
-      throw err;
-    }
-  }
+  const inTransaction = (fn: () => void) => inSqliteTransaction(db, fn);
 
   return {
     async migrate() {
-      inTransaction(() => {
-        db.exec(
-          'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)',
-        );
-        const done = new Set(
-          db.prepare('SELECT version FROM schema_migrations').all().map((r) => Number(r.version)),
-        );
-        const record = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
-        for (const m of MIGRATIONS) {
-          if (done.has(m.version)) continue;
-          db.exec(m.sqlite);
-          record.run(m.version, m.name, Date.now());
-        }
-      }, 'IMMEDIATE');
+      migrateSqlite(db);
     },
 
     async insert(rows: UsageRow[]) {

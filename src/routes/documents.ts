@@ -1,16 +1,16 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
-import { Scalar } from '@scalar/hono-api-reference';
 import type { Context } from 'hono';
 import { ACTION_INFO_DESCRIPTION } from '../../generated/documents.ts';
 import type { RelayEnv } from '../core/env.ts';
 import type { RelayConfig } from '../config.ts';
 import { actionServerUrl } from '../http/server-url.ts';
+import { API_REFERENCE_PATHS, registerApiReference } from './api-reference.ts';
 import { createDocumentCache, type DocumentCache } from './document-cache.ts';
 
 /**
  * The served documents, public (no relay key): the GPT Action schema (/openapi.yaml, /openapi.json),
  * the whole contract (/openapi.full.yaml, /openapi.full.json), the plugin manifest, the privacy policy
- * a public GPT must link to, the Scalar API reference and the manifest's logo.
+ * a public GPT must link to, the API reference (api-reference.ts) and the manifest's logo.
  * The documents come from generated/ (src/routes/document-cache.ts); the relay only fills in its server URL.
  */
 
@@ -22,7 +22,7 @@ export const DOCUMENT_PATHS = [
   '/openapi.full.json',
   '/.well-known/ai-plugin.json',
   '/privacy',
-  '/docs',
+  ...API_REFERENCE_PATHS,
   '/logo.svg',
 ] as const;
 
@@ -70,12 +70,7 @@ export function registerDocumentRoutes(app: OpenAPIHono<RelayEnv>, config: Relay
 
   app.get('/logo.svg', (c) => send(c, LOGO_SVG, 'image/svg+xml; charset=utf-8', { 'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'" }));
 
-  // Relative URL: works behind a path-prefixing proxy and on plain-http hosts alike.
-  const reference = Scalar<RelayEnv>({ url: 'openapi.full.json', pageTitle: 'OpenAI Relay API reference' });
-  app.get('/docs', async (c, next) => {
-    for (const [name, value] of Object.entries(commonHeaders(c, config))) c.header(name, value);
-    return (await reference(c, next)) as Response;
-  });
+  registerApiReference(app, (c) => commonHeaders(c, config));
 }
 
 function commonHeaders(c: Context<RelayEnv>, config: RelayConfig): Record<string, string> {

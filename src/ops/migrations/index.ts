@@ -1,5 +1,5 @@
 /**
- * Versioned migrations of the usage ledger, one entry per version, the same logical schema written
+ * Versioned migrations of the relay's database (the usage ledger, and the OAuth grants of /mcp), one entry per version, the same logical schema written
  * once per engine. Each is applied at most once, in order, inside a transaction, and recorded in
  * `schema_migrations`. Never edit a released migration: add the next version.
  *
@@ -64,7 +64,59 @@ export const MIGRATIONS: readonly Migration[] = [
     sqlite: 'DROP INDEX IF EXISTS usage_log_key_label_time_idx;',
     postgres: 'DROP INDEX IF EXISTS usage_log_key_label_time_idx;',
   },
+  {
+    // OAuth for /mcp (src/auth/oauth/): registered clients, grants (one per consent), their codes and
+    // tokens. Codes, tokens and client secrets are stored as SHA-256 hashes only; times are epoch ms in
+    // both engines. A grant names the relay key it was granted with by key id (src/auth/key-source.ts),
+    // never by the key.
+    version: 3,
+    name: 'create oauth tables',
+    sqlite: oauthTables('INTEGER'),
+    postgres: oauthTables('BIGINT'),
+  },
 ];
+
+function oauthTables(epochMs: string): string {
+  return `
+    CREATE TABLE oauth_clients (
+      client_id TEXT PRIMARY KEY,
+      secret_hash TEXT,
+      metadata TEXT NOT NULL,
+      created_at ${epochMs} NOT NULL,
+      used_at ${epochMs}
+    );
+    CREATE TABLE oauth_grants (
+      grant_id TEXT PRIMARY KEY,
+      client_id TEXT NOT NULL,
+      key_id TEXT NOT NULL,
+      scope TEXT NOT NULL,
+      resource TEXT NOT NULL,
+      redirect_uri TEXT NOT NULL,
+      code_challenge TEXT NOT NULL,
+      created_at ${epochMs} NOT NULL,
+      revoked_at ${epochMs}
+    );
+    CREATE TABLE oauth_codes (
+      code_hash TEXT PRIMARY KEY,
+      grant_id TEXT NOT NULL,
+      expires_at ${epochMs} NOT NULL,
+      used_at ${epochMs}
+    );
+    CREATE TABLE oauth_tokens (
+      token_hash TEXT PRIMARY KEY,
+      grant_id TEXT NOT NULL,
+      kind TEXT NOT NULL,
+      expires_at ${epochMs} NOT NULL,
+      used_at ${epochMs}
+    );
+    CREATE INDEX oauth_tokens_grant_idx ON oauth_tokens (grant_id);
+    CREATE INDEX oauth_tokens_expires_idx ON oauth_tokens (expires_at);
+    CREATE TABLE oauth_secrets (
+      name TEXT PRIMARY KEY,
+      value TEXT NOT NULL
+    );
+  `;
+}
 
 /** The columns of `usage_log` written by `insert`, in parameter order. */
 export const USAGE_COLUMNS = [

@@ -34,10 +34,10 @@ export interface WebSocketDoor {
   /** node's `upgrade` listener. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   /**
-   * Shutdown: new upgrades are refused (503); open sockets may finish within `graceMs`, then both sides get
-   * 1001. Resolves once every socket is closed and recorded.
+   * Shutdown: new upgrades are refused (503); open sockets may finish within `graceMs` (or until `hurry`
+   * aborts), then both sides get 1001. Resolves once every socket is closed and recorded.
    */
-  close(graceMs: number): Promise<void>;
+  close(graceMs: number, hurry?: AbortSignal): Promise<void>;
 }
 
 export interface WebSocketDoorDeps {
@@ -256,12 +256,13 @@ export function createWebSocketDoor(config: RelayConfig, deps: WebSocketDoorDeps
         socket.destroy();
       });
     },
-    async close(graceMs) {
+    async close(graceMs, hurry) {
       closing = true;
       clearInterval(sweep);
       for (const dial of dialing) dial.abort();
       const settled = () => new Promise<void>((resolve) => (open.size === 0 ? resolve() : (allClosed = resolve)));
-      await within(settled(), graceMs);
+      const hurried = new Promise<void>((resolve) => (hurry?.aborted ? resolve() : hurry?.addEventListener('abort', () => resolve(), { once: true })));
+      await within(Promise.race([settled(), hurried]), graceMs);
       if (open.size === 0) return;
       logger.warn({ sockets: open.size }, 'grace period over: closing WebSockets (1001)');
       for (const s of open) s.bridge.close(1001, 'The relay is shutting down.');
