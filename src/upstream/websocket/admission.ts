@@ -6,7 +6,7 @@ import { RelayError } from '../../core/errors.ts';
 import type { Gate } from '../../core/gate.ts';
 import { canonicalUpstreamPath } from '../../core/path-params.ts';
 import { refuseMalformedRequest } from '../../core/request-guard.ts';
-import { handshakeProblem, offeredProtocols } from './handshake.ts';
+import { handshakeProblem, notWebSocket, offeredProtocols } from './handshake.ts';
 
 /**
  * Whether an upgrade request may become a relayed WebSocket, decided before anything is opened upstream,
@@ -43,7 +43,7 @@ export function createAdmission(config: RelayConfig, gate: Gate): Admission {
     let keyLabel = 'anonymous';
     const refused = (error: RelayError): Refused => ({ error, operation, keyLabel });
 
-    const malformed = refuseMalformedRequest(req, config.maxUrlBytes);
+    const malformed = refuseMalformedRequest(req, config.maxUrlBytes) ?? notWebSocket(req.headers);
     if (malformed) return refused(malformed);
     const url = req.url ?? '';
     const queryStart = url.indexOf('?');

@@ -39,13 +39,19 @@ export function offeredProtocols(header: string | undefined): OfferedProtocols |
   return offered;
 }
 
-/** Why this upgrade request is not a WebSocket handshake the relay can complete, or undefined when it is one. */
+/**
+ * Another protocol's upgrade (h2c). Node ≥ 22.21 / 24.9 serves those as plain HTTP/1.1 before they get
+ * here (server.ts: shouldUpgradeCallback); an older Node hands every upgrade to the door, which refuses them.
+ */
+export function notWebSocket(headers: IncomingHttpHeaders): RelayError | undefined {
+  if (headers.upgrade?.toLowerCase() === 'websocket') return undefined;
+  return new RelayError(400, 'Only WebSocket upgrades are served (Upgrade: websocket); send other requests without an Upgrade header.', { code: 'invalid_upgrade' });
+}
+
+/** Why this WebSocket upgrade request is not a handshake the relay can complete, or undefined when it is one. */
 export function handshakeProblem(method: string | undefined, headers: IncomingHttpHeaders): RelayError | undefined {
   if (method !== 'GET') {
     return new RelayError(405, 'A WebSocket is opened with GET.', { code: 'method_not_allowed', headers: { allow: 'GET' } });
-  }
-  if (headers.upgrade?.toLowerCase() !== 'websocket') {
-    return new RelayError(400, 'Only WebSocket upgrades are served (Upgrade: websocket).', { code: 'invalid_upgrade' });
   }
   if (headers['sec-websocket-version'] !== '13') {
     return new RelayError(426, 'This relay speaks WebSocket version 13: send Sec-WebSocket-Version: 13.', {
