@@ -3,15 +3,21 @@ import { z } from '@hono/zod-openapi';
 
 export const OpenAIFileIdRefSchema = z.looseObject({ "name": z.string().describe("File name.").optional(), "id": z.string().describe("ChatGPT's id of the file.").optional(), "mime_type": z.string().describe("MIME type ChatGPT guessed from the name.").optional(), "download_link": z.string().describe("Short-lived https link to the file's bytes.") }).openapi("OpenAIFileIdRef");
 
-export const ActionResponseRequestSchema = z.strictObject({ "input": z.string().max(90000).describe("The prompt or question for the model."), "model": z.string().describe("Model id; the relay's default model when left out.").optional(), "instructions": z.string().max(20000).describe("System instructions for the model.").optional(), "previous_response_id": z.string().describe("Continue the conversation of an earlier answer (its id).").optional(), "web_search": z.boolean().describe("Let the model search the web.").optional(), "wait_seconds": z.int().min(0).max(40).describe("How long to wait for the answer before returning its status (default 30).").optional() }).openapi("ActionResponseRequest");
+export const ActionResponseRequestSchema = z.strictObject({ "input": z.string().max(90000).describe("The prompt or question for the model."), "model": z.string().describe("Model id; the relay's default model when left out.").optional(), "instructions": z.string().max(20000).describe("System instructions for the model.").optional(), "previous_response_id": z.string().describe("Continue from an earlier answer (its id). Not with conversation.").optional(), "conversation": z.string().describe("A stored conversation's id (conv_..., from createActionConversation): the model sees its earlier turns and this turn is added to it.").optional(), "web_search": z.boolean().describe("Let the model search the web.").optional(), "vector_store_ids": z.array(z.string()).max(2).describe("Let the model search the files of these vector stores (file search) to answer, and cite them.").optional(), "wait_seconds": z.int().min(0).max(40).describe("How long to wait for the answer before returning its status (default 30).").optional() }).openapi("ActionResponseRequest");
 
 export const ActionWaitRequestSchema = z.strictObject({ "timeout_seconds": z.int().min(1).max(40).describe("How long to wait at most (default 30).").optional() }).openapi("ActionWaitRequest");
 
 export const ActionResponseResultSchema = z.looseObject({ "id": z.string().describe("The answer's id."), "status": z.string().describe("queued, in_progress, completed, failed, cancelled or incomplete."), "output_text": z.string().describe("The model's text, once completed.").optional(), "truncated": z.boolean().describe("True when output_text was cut to fit the 100,000-character limit of an action answer.").optional(), "poll_after_seconds": z.int().describe("Not finished yet: call waitForActionResponse after this many seconds.").optional(), "error": z.string().describe("Why the answer failed.").optional(), "usage": z.looseObject({  }).describe("Token usage.").optional() }).openapi("ActionResponseResult");
 
-export const ActionImageGenerationRequestSchema = z.strictObject({ "prompt": z.string().max(32000).describe("What to draw."), "model": z.string().describe("Image model (default gpt-image-1).").optional(), "n": z.int().min(1).max(4).describe("How many images (default 1).").optional(), "size": z.enum(["auto","1024x1024","1536x1024","1024x1536"]).describe("Image size.").optional(), "quality": z.enum(["auto","low","medium","high"]).describe("Image quality.").optional(), "background": z.enum(["auto","transparent","opaque"]).describe("Background.").optional(), "output_format": z.enum(["png","jpeg","webp"]).describe("File format (default png).").optional() }).openapi("ActionImageGenerationRequest");
+export const ActionConversationCreateRequestSchema = z.strictObject({ "title": z.string().max(512).describe("A title to find the conversation by (kept in its metadata).").optional() }).openapi("ActionConversationCreateRequest");
 
-export const ActionImageEditRequestSchema = z.strictObject({ "prompt": z.string().max(32000).describe("How to change the image(s)."), "openaiFileIdRefs": z.array(OpenAIFileIdRefSchema).min(1).max(10).describe("The image(s) to edit (PNG, JPEG or WEBP), and optionally a mask."), "mask_index": z.int().min(0).max(9).describe("Index in openaiFileIdRefs of a PNG mask whose transparent areas mark where to edit.").optional(), "model": z.string().describe("Image model (default gpt-image-1).").optional(), "n": z.int().min(1).max(4).describe("How many results (default 1).").optional(), "size": z.enum(["auto","1024x1024","1536x1024","1024x1536"]).describe("Image size.").optional(), "quality": z.enum(["auto","low","medium","high"]).describe("Image quality.").optional(), "output_format": z.enum(["png","jpeg","webp"]).describe("File format (default png).").optional() }).openapi("ActionImageEditRequest");
+export const ActionConversationSchema = z.looseObject({ "id": z.string().describe("The conversation's id (conv_...): pass it as conversation to createActionResponse."), "title": z.string().optional(), "created_at": z.int().describe("Unix seconds.").optional() }).openapi("ActionConversation");
+
+export const ActionConversationItemsSchema = z.looseObject({ "data": z.array(z.looseObject({ "id": z.string().optional(), "role": z.string().describe("user, assistant, system or developer; for other items (tool calls), their type.").optional(), "text": z.string().describe("The message's text.").optional() })), "has_more": z.boolean(), "next_after": z.string().describe("Pass as after for the next page.").optional(), "truncated": z.boolean().describe("True when text was cut to fit an action answer.").optional() }).openapi("ActionConversationItems");
+
+export const ActionImageGenerationRequestSchema = z.strictObject({ "prompt": z.string().max(32000).describe("What to draw."), "model": z.string().describe("Image model; the relay's default image model when left out.").optional(), "n": z.int().min(1).max(4).describe("How many images (default 1).").optional(), "size": z.enum(["auto","1024x1024","1536x1024","1024x1536"]).describe("Image size.").optional(), "quality": z.enum(["auto","low","medium","high"]).describe("Image quality.").optional(), "background": z.enum(["auto","transparent","opaque"]).describe("Background.").optional(), "output_format": z.enum(["png","jpeg","webp"]).describe("File format (default png).").optional() }).openapi("ActionImageGenerationRequest");
+
+export const ActionImageEditRequestSchema = z.strictObject({ "prompt": z.string().max(32000).describe("How to change the image(s)."), "openaiFileIdRefs": z.array(OpenAIFileIdRefSchema).min(1).max(10).describe("The image(s) to edit (PNG, JPEG or WEBP), and optionally a mask."), "mask_index": z.int().min(0).max(9).describe("Index in openaiFileIdRefs of a PNG mask whose transparent areas mark where to edit.").optional(), "model": z.string().describe("Image model; the relay's default image model when left out.").optional(), "n": z.int().min(1).max(4).describe("How many results (default 1).").optional(), "size": z.enum(["auto","1024x1024","1536x1024","1024x1536"]).describe("Image size.").optional(), "quality": z.enum(["auto","low","medium","high"]).describe("Image quality.").optional(), "output_format": z.enum(["png","jpeg","webp"]).describe("File format (default png).").optional() }).openapi("ActionImageEditRequest");
 
 export const ActionImageResultSchema = z.looseObject({ "images": z.array(z.looseObject({ "url": z.string().describe("Short-lived https link to the image.").optional(), "mime_type": z.string().optional(), "expires_at": z.int().describe("Unix time when the link stops working.").optional() })), "revised_prompt": z.string().describe("The prompt the model actually used.").optional(), "usage": z.looseObject({  }).optional() }).openapi("ActionImageResult");
 
@@ -81,7 +87,7 @@ export const CreateModerationRequestSchema = z.looseObject({ "input": z.union([z
 
 export const ModerationResultSchema = z.looseObject({ "id": z.string(), "model": z.string(), "results": z.array(z.looseObject({ "flagged": z.boolean(), "categories": z.looseObject({  }).optional(), "category_scores": z.looseObject({  }).optional(), "category_applied_input_types": z.looseObject({  }).optional() })) }).openapi("ModerationResult");
 
-export const ModelSchema = z.looseObject({ "id": z.string(), "object": z.enum(["model"]), "created": z.int().optional(), "owned_by": z.string().optional() }).openapi("Model");
+export const ModelSchema = z.looseObject({ "id": z.string(), "object": z.enum(["model"]), "created": z.int().optional(), "owned_by": z.string().optional(), "shutdown_date": z.string().describe("When OpenAI shuts the model down (YYYY-MM-DD), or null if not announced.").optional() }).openapi("Model");
 
 export const ModelListSchema = z.looseObject({ "object": z.enum(["list"]), "data": z.array(ModelSchema) }).openapi("ModelList");
 
@@ -210,3 +216,51 @@ export const RealtimeSessionSchema = z.looseObject({ "id": z.string().optional()
 export const RealtimeTranscriptionSessionRequestSchema = z.looseObject({ "input_audio_format": z.enum(["pcm16","g711_ulaw","g711_alaw"]).optional(), "input_audio_transcription": z.looseObject({  }).describe("model, language, prompt.").optional(), "input_audio_noise_reduction": z.looseObject({  }).optional(), "turn_detection": z.looseObject({  }).optional(), "include": z.array(z.string()).optional() }).openapi("RealtimeTranscriptionSessionRequest");
 
 export const RealtimeTranscriptionSessionSchema = z.looseObject({ "client_secret": z.looseObject({ "value": z.string(), "expires_at": z.int() }), "modalities": z.array(z.string()).optional(), "input_audio_format": z.string().optional(), "input_audio_transcription": z.looseObject({  }).optional(), "turn_detection": z.looseObject({  }).optional() }).openapi("RealtimeTranscriptionSession");
+
+export const RealtimeTranslationClientSecretRequestSchema = z.looseObject({ "expires_after": z.looseObject({ "anchor": z.enum(["created_at"]).optional(), "seconds": z.int().min(10).max(7200).optional() }).optional(), "session": z.looseObject({ "model": z.string(), "audio": z.looseObject({  }).describe("Input transcription and noise reduction; output.language: the language to translate into.").optional() }).describe("The translation session config.") }).openapi("RealtimeTranslationClientSecretRequest");
+
+export const RealtimeTranslationClientSecretSchema = z.looseObject({ "value": z.string().describe("The ephemeral key."), "expires_at": z.int(), "session": z.looseObject({ "id": z.string().optional(), "model": z.string().optional() }) }).openapi("RealtimeTranslationClientSecret");
+
+export const RealtimeCallCreateRequestSchema = z.looseObject({ "sdp": z.string().describe("The WebRTC SDP offer."), "session": z.looseObject({  }).describe("The realtime session config (as for client secrets).").optional() }).openapi("RealtimeCallCreateRequest");
+
+export const RealtimeCallAcceptRequestSchema = z.looseObject({ "type": z.enum(["realtime"]), "model": z.string().optional(), "instructions": z.string().optional(), "audio": z.looseObject({  }).optional(), "tools": z.array(z.looseObject({  })).optional() }).openapi("RealtimeCallAcceptRequest");
+
+export const RealtimeCallReferRequestSchema = z.looseObject({ "target_uri": z.string().describe("Where to transfer the call (tel: or sip: URI).") }).openapi("RealtimeCallReferRequest");
+
+export const RealtimeCallRejectRequestSchema = z.looseObject({ "status_code": z.int().describe("SIP status code to answer with (default 603).").optional() }).openapi("RealtimeCallRejectRequest");
+
+export const CreateVoiceRequestSchema = z.looseObject({ "name": z.string(), "audio_sample": z.string().openapi({ format: 'binary' }).describe("The voice sample."), "consent": z.string().describe("The consent recording ID.") }).openapi("CreateVoiceRequest");
+
+export const VoiceSchema = z.looseObject({ "object": z.enum(["audio.voice"]), "id": z.string(), "name": z.string(), "created_at": z.int() }).openapi("Voice");
+
+export const CreateVoiceConsentRequestSchema = z.looseObject({ "name": z.string(), "recording": z.string().openapi({ format: 'binary' }).describe("The consent recording."), "language": z.string() }).openapi("CreateVoiceConsentRequest");
+
+export const UpdateVoiceConsentRequestSchema = z.looseObject({ "name": z.string() }).openapi("UpdateVoiceConsentRequest");
+
+export const VoiceConsentSchema = z.looseObject({ "object": z.enum(["audio.voice_consent"]), "id": z.string(), "name": z.string(), "language": z.string(), "created_at": z.int() }).openapi("VoiceConsent");
+
+export const VoiceConsentListSchema = z.looseObject({ "object": z.enum(["list"]), "data": z.array(VoiceConsentSchema), "first_id": z.string().optional(), "last_id": z.string().optional(), "has_more": z.boolean() }).openapi("VoiceConsentList");
+
+export const CreateChatKitSessionRequestSchema = z.looseObject({ "workflow": z.looseObject({ "id": z.string().describe("The workflow ID (wf_...)."), "version": z.string().describe("A version of the workflow (default the published one).").optional(), "state_variables": z.looseObject({  }).describe("Values for the workflow's state variables.").optional() }).describe("The published workflow the session runs."), "user": z.string().min(1).describe("Who the session is for (your id for the end user)."), "expires_after": z.looseObject({  }).optional(), "rate_limits": z.looseObject({  }).optional(), "chatkit_configuration": z.looseObject({  }).optional() }).openapi("CreateChatKitSessionRequest");
+
+export const ChatKitSessionSchema = z.looseObject({ "id": z.string(), "object": z.enum(["chatkit.session"]), "expires_at": z.int(), "client_secret": z.string(), "workflow": z.looseObject({ "id": z.string().optional() }), "user": z.string(), "status": z.enum(["active","expired","cancelled"]), "max_requests_per_1_minute": z.int().optional() }).openapi("ChatKitSession");
+
+export const ChatKitThreadSchema = z.looseObject({ "id": z.string(), "object": z.enum(["chatkit.thread"]), "created_at": z.int(), "title": z.string().optional(), "status": z.looseObject({ "type": z.string().optional() }), "user": z.string() }).openapi("ChatKitThread");
+
+export const ChatKitThreadListSchema = z.looseObject({ "object": z.enum(["list"]), "data": z.array(ChatKitThreadSchema), "first_id": z.string().optional(), "last_id": z.string().optional(), "has_more": z.boolean() }).openapi("ChatKitThreadList");
+
+export const ChatKitThreadItemListSchema = z.looseObject({ "object": z.enum(["list"]), "data": z.array(z.looseObject({ "id": z.string().optional(), "type": z.string().optional() })), "first_id": z.string().optional(), "last_id": z.string().optional(), "has_more": z.boolean() }).openapi("ChatKitThreadItemList");
+
+export const CreateSkillRequestSchema = z.looseObject({ "files": z.union([z.array(z.string().openapi({ format: 'binary' })).max(500), z.string().openapi({ format: 'binary' })]).describe("The skill's files (a SKILL.md at the root) or one zip bundle.") }).openapi("CreateSkillRequest");
+
+export const CreateSkillVersionRequestSchema = z.looseObject({ "files": z.union([z.array(z.string().openapi({ format: 'binary' })).max(500), z.string().openapi({ format: 'binary' })]).describe("The version's files (a SKILL.md at the root) or one zip bundle."), "default": z.boolean().describe("Make this version the skill's default.").optional() }).openapi("CreateSkillVersionRequest");
+
+export const SetDefaultSkillVersionRequestSchema = z.looseObject({ "default_version": z.string() }).openapi("SetDefaultSkillVersionRequest");
+
+export const SkillSchema = z.looseObject({ "id": z.string(), "object": z.enum(["skill"]), "name": z.string(), "description": z.string().optional(), "created_at": z.int(), "default_version": z.string(), "latest_version": z.string() }).openapi("Skill");
+
+export const SkillListSchema = z.looseObject({ "object": z.enum(["list"]), "data": z.array(SkillSchema), "first_id": z.string().optional(), "last_id": z.string().optional(), "has_more": z.boolean() }).openapi("SkillList");
+
+export const SkillVersionSchema = z.looseObject({ "object": z.enum(["skill.version"]), "id": z.string(), "skill_id": z.string(), "version": z.string(), "name": z.string().optional(), "description": z.string().optional(), "created_at": z.int() }).openapi("SkillVersion");
+
+export const SkillVersionListSchema = z.looseObject({ "object": z.enum(["list"]), "data": z.array(SkillVersionSchema), "first_id": z.string().optional(), "last_id": z.string().optional(), "has_more": z.boolean() }).openapi("SkillVersionList");

@@ -27,6 +27,7 @@ import { DOCUMENT_PATHS, registerDocumentRoutes } from './routes/documents.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerOpenAIRoutes } from './routes/openai.ts';
 import { registerProxyRoute } from './routes/proxy.ts';
+import { registerRetiredRoutes } from './routes/retired.ts';
 
 /** Paths anyone may call without a relay key (they reveal nothing secret). */
 const PUBLIC_PATHS = new Set(['/health', '/v1/health', ...DOCUMENT_PATHS]);
@@ -125,6 +126,7 @@ export function createApp(config: RelayConfig, deps: AppDeps) {
   app.use(relayAuth(deps.gate, { isPublic: isPublicPath, isAdmin: (path) => ADMIN_PATHS.has(path), isMcp: (path) => path === MCP_PATH }));
   registerAdminRoutes(app, deps.ops, { metricsOnMainPort: config.ops.metricsPort === undefined });
 
+  registerRetiredRoutes(app);
   registerProxyRoute(app, config, deps.forwarder);
   registerActionRoutes(app, deps.actions);
   registerMcpRoutes(app, deps.actions);

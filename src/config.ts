@@ -14,6 +14,17 @@ import { KeyConfigError, MIN_RELAY_KEY_LENGTH, parseLimitOverrides, parseRelayKe
 
 const MB = 1024 * 1024;
 
+/**
+ * The models the action operations use when a caller names none: the replacements OpenAI's deprecations
+ * page (https://developers.openai.com/api/docs/deprecations) names for gpt-5-mini (shutting down on 2026-12-11)
+ * and the GPT Image 1 family (gpt-image-1 shut down 2026-10-23, gpt-image-1.5 and -1-mini 2026-12-01).
+ * src/ops/model-check.ts warns when a configured one is going; an action then suggests these.
+ */
+export const ACTION_MODEL_DEFAULTS = {
+  ACTION_DEFAULT_MODEL: 'gpt-6.1-terra',
+  ACTION_IMAGE_MODEL: 'gpt-image-2.6-sunburst',
+} as const;
+
 const commaList = (value: string | undefined): string[] =>
   (value ?? '')
     .split(',')
@@ -115,9 +126,9 @@ const envSchema = z
       (ms) => ms <= 44_000,
       'ACTION_DEADLINE_MS must be at most 44000: ChatGPT gives an action 45 s in all.',
     ),
-    ACTION_DEFAULT_MODEL: z.string().trim().default('gpt-5-mini'),
-    ACTION_IMAGE_MODEL: z.string().trim().default('gpt-image-1'),
-    ACTION_VIDEO_MODEL: z.string().trim().default('sora-2'),
+    ACTION_DEFAULT_MODEL: z.string().trim().min(1).default(ACTION_MODEL_DEFAULTS.ACTION_DEFAULT_MODEL),
+    ACTION_IMAGE_MODEL: z.string().trim().min(1).default(ACTION_MODEL_DEFAULTS.ACTION_IMAGE_MODEL),
+    MODEL_CHECK_HOURS: intInRange('MODEL_CHECK_HOURS', 24, 0, 24 * 7, '0 (off)'),
     BLOB_DIR: z.string().trim().default('data/blobs'),
     BLOB_TTL_MS: positiveInt('BLOB_TTL_MS', 60 * 60 * 1000),
     BLOB_QUOTA_BYTES: positiveInt('BLOB_QUOTA_BYTES', 2048 * MB),
@@ -307,7 +318,8 @@ export interface ActionConfig {
   deadlineMs: number;
   defaultModel: string;
   imageModel: string;
-  videoModel: string;
+  /** How often the configured models are checked against GET /v1/models (0: never; src/ops/model-check.ts). */
+  modelCheckMs: number;
   blobDir: string;
   blobTtlMs: number;
   blobQuotaBytes: number;
@@ -413,7 +425,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RelayConfig {
       deadlineMs: e.ACTION_DEADLINE_MS,
       defaultModel: e.ACTION_DEFAULT_MODEL,
       imageModel: e.ACTION_IMAGE_MODEL,
-      videoModel: e.ACTION_VIDEO_MODEL,
+      modelCheckMs: e.MODEL_CHECK_HOURS * 60 * 60 * 1000,
       blobDir: e.BLOB_DIR,
       blobTtlMs: e.BLOB_TTL_MS,
       blobQuotaBytes: e.BLOB_QUOTA_BYTES,

@@ -25,7 +25,7 @@ if (!config.relayAuth) {
 
 let relay;
 try {
-  relay = await startRelay(config, logger);
+  relay = await startRelay(config, logger, { checkModels: true });
 } catch (err) {
   const e = err as NodeJS.ErrnoException;
   const hint =

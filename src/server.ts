@@ -21,6 +21,7 @@ import { createOpenAIClients } from './upstream/client.ts';
 import { createForwarder } from './upstream/forward/index.ts';
 import { createUpstreamPolicy } from './upstream/policy.ts';
 import { createWebSocketDoor } from './upstream/websocket/door.ts';
+import { configuredModels, listModelsUpstream, startModelCheck } from './ops/model-check.ts';
 
 export interface RunningRelay {
   server: Server;
@@ -41,6 +42,11 @@ export interface RelayOverrides {
   resolveFileHost?: (hostname: string) => Promise<string[]>;
   /** OAuth for /mcp: DNS of client metadata documents, clock, Postgres schema (tests). */
   oauth?: OAuthOverrides;
+  /**
+   * Check the configured models against GET /v1/models at start-up and every MODEL_CHECK_HOURS
+   * (src/main.ts turns it on; a relay a test starts makes no upstream call of its own unless asked).
+   */
+  checkModels?: boolean;
 }
 
 export async function startRelay(config: RelayConfig, logger: Logger, overrides: RelayOverrides = {}): Promise<RunningRelay> {
@@ -53,9 +59,21 @@ export async function startRelay(config: RelayConfig, logger: Logger, overrides:
   // Every call to OpenAI, forwarded or the relay's own, under one policy.
   const policy = createUpstreamPolicy(config, ops, logger);
   const forwarder = createForwarder(config, policy, ops);
+  const clients = createOpenAIClients(policy);
+  const models =
+    overrides.checkModels && a.modelCheckMs > 0
+      ? startModelCheck({
+          models: configuredModels(a),
+          listModels: listModelsUpstream(clients, ops.record),
+          logger,
+          registry: ops.metrics.registry,
+          intervalMs: a.modelCheckMs,
+        })
+      : undefined;
   const actions: ActionServices = {
     config,
-    clients: createOpenAIClients(policy),
+    clients,
+    models,
     blobs,
     links: createBlobLinks({ secret: a.blobLinkSecret, ttlMs: a.blobTtlMs }),
     fetcher: createFileRefFetcher({
@@ -128,6 +146,7 @@ export async function startRelay(config: RelayConfig, logger: Logger, overrides:
               // WebSockets get the same grace, then 1001; the server closes once they are gone.
               await Promise.all([drain(server, active, config.shutdownGraceMs, logger, hurry.signal), webSockets.close(config.shutdownGraceMs, hurry.signal)]);
             } finally {
+              models?.stop();
               forwarder.close();
               blobs.close();
               metricsServer?.close();

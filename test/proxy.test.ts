@@ -264,12 +264,14 @@ describe('refusals: OpenAI error shape, zero upstream requests', () => {
   const notJson = operations.filter(
     (op) =>
       op.kind === 'passthrough' &&
-      (op.answer === 'binary' || (op.requestContentTypes.length > 0 && op.requestContentTypes.every((t) => t === 'multipart/form-data'))),
+      !op.retired &&
+      (op.answer === 'binary' || (op.requestContentTypes.length > 0 && !op.requestContentTypes.includes('application/json'))),
   );
 
-  test('the table has multipart-only and binary operations to check', () => {
+  test('the table has multipart-only, SDP and binary operations to check', () => {
     expect(notJson.some((op) => op.answer === 'binary')).toBe(true);
     expect(notJson.some((op) => op.body === 'multipart')).toBe(true);
+    expect(notJson.some((op) => op.body === 'sdp')).toBe(true);
   });
 
   test.each(notJson.map((op) => [`${op.method.toUpperCase()} ${op.path}`, op] as const))(
@@ -289,7 +291,7 @@ describe('refusals: OpenAI error shape, zero upstream requests', () => {
     await expectRefusal(res, 400);
   });
 
-  const relayOps = operations.filter((op) => op.kind === 'relay');
+  const relayOps = operations.filter((op) => op.kind === 'relay' && !op.retired);
   test.each(relayOps.map((op) => [`${op.method.toUpperCase()} ${op.path}`, op] as const))(
     'relay operation %s is refused: call it directly',
     async (_name, op) => {

@@ -227,7 +227,8 @@ test('an OpenAI that never answers the upgrade: 504 after the deadline class; an
     if (timedOut.kind === 'refused') expect(JSON.parse(timedOut.body).error.code).toBe('upstream_timeout');
 
     const waiting = openSocket(wsUrl(relay, '/v1/responses'), [], asKey(RELAY_KEY));
-    await new Promise((r) => setTimeout(r, 100));
+    // Shut down once the relay is dialing for it (earlier, the drain would close the connection as idle).
+    await until(() => held.size === 2, 5_000, 'the second dial');
     const stopping = relay.shutdown();
     const answer = await waiting;
     expect(answer).toMatchObject({ kind: 'refused', status: 503 });

@@ -52,7 +52,7 @@ export function registerDocumentRoutes(app: OpenAPIHono<RelayEnv>, config: Relay
       schema_version: 'v1',
       name_for_human: 'OpenAI Relay',
       name_for_model: 'openai_relay',
-      description_for_human: "Use OpenAI models, images, files and videos through your team's relay.",
+      description_for_human: "Use OpenAI models, images, files and conversations through your team's relay.",
       description_for_model: ACTION_INFO_DESCRIPTION,
       auth: { type: 'service_http', authorization_type: 'bearer', verification_tokens: {} },
       api: { type: 'openapi', url: `${server}/openapi.yaml`, is_user_authenticated: false },
@@ -106,7 +106,7 @@ export function defaultPrivacyText(config: RelayConfig): string {
     'This relay lets ChatGPT GPT Actions, MCP clients and OpenAI SDKs use the OpenAI API with its operator\'s OpenAI account. ' +
       "What you send (prompts, files) is passed to OpenAI, which processes it under its own policies: https://openai.com/policies/.",
     'The relay itself stores nothing but:\n' +
-      `- files it prepares for you to download (generated images and videos, large file downloads), kept at most ${ttl} so that the short-lived links it returns work, then deleted;\n` +
+      `- files it prepares for you to download (generated images, large file downloads), kept at most ${ttl} so that the short-lived links it returns work, then deleted;\n` +
       '- request logs (time, operation, status, duration, request id), without the content of prompts, answers or files.',
     'It sets no cookies, builds no profiles, and neither sells nor shares data with anyone but OpenAI. ' +
       'For questions or deletion requests, contact the operator of this relay (the person who gave you access to it).',

@@ -27,7 +27,11 @@ const FORWARDED_REQUEST_HEADERS = [
  */
 const FORWARDED_UPGRADE_HEADERS = ['openai-beta', 'user-agent', 'x-client-request-id'] as const;
 
-/** Upstream answer headers the caller may see. Anything matching a prefix below passes too. */
+/**
+ * Upstream answer headers the caller may see. Anything matching a prefix below passes too, and so do the
+ * headers an operation declares in the spec (its route table's `responseHeaders`, e.g. the `Location` of a
+ * created realtime call): nothing else widens the list.
+ */
 const FORWARDED_RESPONSE_HEADERS = new Set([
   'content-type',
   'content-length',
@@ -101,10 +105,10 @@ export function outboundRequestHeaders(
   return out;
 }
 
-export function inboundResponseHeaders(upstream: IncomingHttpHeaders): OutgoingHttpHeaders {
+export function inboundResponseHeaders(upstream: IncomingHttpHeaders, declared: readonly string[] = []): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
   for (const name in upstream) {
-    if (FORWARDED_RESPONSE_HEADERS.has(name) || FORWARDED_RESPONSE_PREFIXES.some((p) => name.startsWith(p))) {
+    if (FORWARDED_RESPONSE_HEADERS.has(name) || FORWARDED_RESPONSE_PREFIXES.some((p) => name.startsWith(p)) || declared.includes(name)) {
       out[name] = upstream[name];
     }
   }

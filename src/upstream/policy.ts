@@ -32,8 +32,11 @@ export interface UpstreamPolicy {
    * http), with the caller's query as it came, and the headers it carries.
    */
   upgradeTarget(upstreamPath: string, search: string, incoming: IncomingHttpHeaders): { url: URL; headers: Record<string, string> };
-  /** The upstream answer headers a caller may see (an allowlist), with the server key redacted from their values. */
-  answerHeaders(upstream: IncomingHttpHeaders): OutgoingHttpHeaders;
+  /**
+   * The upstream answer headers a caller may see (the fixed allowlist, plus the response headers `operation`
+   * declares in the spec), with the server key redacted from their values.
+   */
+  answerHeaders(upstream: IncomingHttpHeaders, operation?: RelayOperation): OutgoingHttpHeaders;
   /** The operation's deadline class, or a tighter deadline the caller's surface imposes (a GPT Action's 45 s). */
   deadlineMs(operation: RelayOperation, tighterMs?: number): number;
   /** A tap reading this answer's usage, or undefined when the answer cannot spend tokens (or is not counted). */
@@ -73,8 +76,8 @@ export function createUpstreamPolicy(config: RelayConfig, ops: Ops, logger: Logg
       url.search = search;
       return { url, headers: upgradeRequestHeaders(incoming, identityHeaders) };
     },
-    answerHeaders(upstream) {
-      const headers = inboundResponseHeaders(upstream);
+    answerHeaders(upstream, operation) {
+      const headers = inboundResponseHeaders(upstream, operation?.responseHeaders);
       for (const name in headers) {
         const value = headers[name];
         if (typeof value === 'string') {

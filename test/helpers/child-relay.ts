@@ -76,6 +76,8 @@ export async function startChildRelay(env: Record<string, string>, opts: { via?:
     HOST: '127.0.0.1',
     PORT: String(port),
     LOG_LEVEL: 'warn',
+    // The start-up model check would be one more upstream request than a test expects.
+    MODEL_CHECK_HOURS: '0',
     BLOB_DIR: mkdtempSync(join(tmpdir(), 'relay-blobs-')),
     USAGE_DB_PATH: usageDbPath,
     ...env,
