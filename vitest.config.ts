@@ -14,6 +14,7 @@ import { defineConfig } from 'vitest/config';
  */
 const UNIT = [
   'test/ci-services.test.ts',
+  'test/cost.test.ts',
   'test/generated.test.ts',
   'test/histogram.test.ts',
   'test/keys.test.ts',

@@ -71,6 +71,7 @@ const LITERAL_DATA: Record<string, Record<string, string>> = {
   "GET": {
     "/v1/actions/files": "listActionFiles",
     "/v1/actions/vector_stores": "listActionVectorStores",
+    "/v1/relay/prices": "getRelayPrices",
     "/v1/chat/completions": "listChatCompletions",
     "/v1/models": "listModels",
     "/v1/files": "listFiles",

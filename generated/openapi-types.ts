@@ -329,6 +329,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/relay/prices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The price table the relay costs usage with
+         * @description Every model's price per 1M tokens by kind of token (USD), where the prices were read and when, as the relay loaded them at start-up (the built-in table or PRICES_FILE). A model missing here gets no cost. Needs the admin key (RELAY_ADMIN_KEY).
+         */
+        get: operations["getRelayPrices"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/responses": {
         parameters: {
             query?: never;
@@ -2061,6 +2081,71 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description The price table in force. Prices are US dollars per 1M tokens (per_tokens), at the Standard processing tier. */
+        RelayPrices: {
+            /** @enum {string} */
+            object: "relay.prices";
+            /**
+             * @description Which table was loaded.
+             * @enum {string}
+             */
+            from: "built-in" | "PRICES_FILE";
+            about?: string;
+            /**
+             * Format: uri
+             * @description Where the prices were read.
+             */
+            source: string;
+            /**
+             * Format: date
+             * @description When they were read.
+             */
+            retrieved: string;
+            /** @enum {string} */
+            currency: "USD";
+            /** @enum {integer} */
+            per_tokens: 1000000;
+            /** @description Price multipliers by the service tier an answer reports (default: 1); a tier without one leaves a call unpriced. */
+            service_tiers: {
+                [key: string]: number;
+            };
+            /** @description By model name; a dated snapshot without its own entry costs what its model costs. */
+            models: {
+                [key: string]: components["schemas"]["RelayModelPrices"];
+            };
+        };
+        RelayModelPrices: {
+            /** @description Uncached text input. */
+            input: number;
+            /** @description Input read from the prompt cache (absent: billed as input). */
+            cached_input?: number;
+            /** @description Input written to the prompt cache (absent: billed as input). */
+            cache_write?: number;
+            /** @description Text output (reasoning included). */
+            output?: number;
+            audio_input?: number;
+            cached_audio_input?: number;
+            audio_output?: number;
+            /** @description Absent: image input is billed as text input. */
+            image_input?: number;
+            cached_image_input?: number;
+            image_output?: number;
+            /** @description A call with more input tokens than this is priced higher, whole. */
+            long_context?: {
+                above_input_tokens: number;
+                /** @description Multiplier of the input prices. */
+                input: number;
+                /** @description Multiplier of the output prices. */
+                output: number;
+            };
+            /** @description This model's own tier multipliers. */
+            service_tiers?: {
+                [key: string]: number;
+            };
+            /** Format: uri */
+            source?: string;
+            note?: string;
+        };
         /** @description A file the user gave the GPT (filled in by ChatGPT). */
         OpenAIFileIdRef: {
             /** @description File name. */
@@ -4834,6 +4919,35 @@ export interface operations {
                 };
             };
             /** @description Error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getRelayPrices: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The price table in force. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RelayPrices"];
+                };
+            };
+            /** @description Error. */
             default: {
                 headers: {
                     [name: string]: unknown;

@@ -5,6 +5,7 @@ import type { RetryPolicy } from './upstream/retry.ts';
 import { DEFAULT_REDIRECT_HOSTS, parseRedirectRules, RedirectRulesError, type RedirectRule } from './auth/oauth/redirect-uris.ts';
 import { exampleKeyProblems } from './ops/example-keys.ts';
 import { KeyConfigError, MIN_RELAY_KEY_LENGTH, parseLimitOverrides, parseRelayKeys, type LabelPolicy, type NamedRelayKey } from './ops/keys.ts';
+import { loadPriceBook, PriceTableError } from './ops/prices.ts';
 
 
 /**
@@ -153,6 +154,7 @@ const envSchema = z
     PRIVACY_POLICY_TEXT: z.string().optional(),
     RELAY_ADMIN_KEY: z.string().optional(),
     RATE_LIMITS: z.string().optional(),
+    PRICES_FILE: blankAsUnset(z.string().trim()),
     REDIS_URL: urlWithScheme('REDIS_URL', ['redis:', 'rediss:']).optional(),
     RATE_LIMIT_FAIL_MODE: z.enum(['open', 'closed'], { error: 'RATE_LIMIT_FAIL_MODE must be "open" (the default) or "closed".' }).default('open'),
     DATABASE_URL: urlWithScheme('DATABASE_URL', ['postgres:', 'postgresql:']).optional(),
@@ -239,6 +241,14 @@ const envSchema = z
       if (!(err instanceof KeyConfigError)) throw err;
       for (const message of err.problems) ctx.addIssue({ code: 'custom', path: ['RATE_LIMITS'], message });
     }
+    if (env.PRICES_FILE !== undefined) {
+      try {
+        loadPriceBook(env.PRICES_FILE);
+      } catch (err) {
+        if (!(err instanceof PriceTableError)) throw err;
+        ctx.addIssue({ code: 'custom', path: ['PRICES_FILE'], message: `${err.message} See docs/costs.md for the format.` });
+      }
+    }
   });
 
 export type TimeoutClass = 'short' | 'standard' | 'long';
@@ -297,6 +307,8 @@ export interface WebSocketConfig {
 export interface OpsConfig {
   /** Per-label limits from RATE_LIMITS (`*` for every label without its own). */
   limits: Map<string, LabelPolicy>;
+  /** A price table of the operator's own (PRICES_FILE); else the built-in one (ops/prices.json). */
+  pricesFile?: string;
   /** With REDIS_URL, limit counters live in Redis and every replica shares them. */
   redisUrl?: string;
   rateLimitFailOpen: boolean;
@@ -383,6 +395,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RelayConfig {
     adminKey: e.RELAY_ADMIN_KEY?.trim() || undefined,
     ops: {
       limits: parseLimitOverrides(e.RATE_LIMITS, e.RELAY_KEY ? parseRelayKeys(e.RELAY_KEY).map((k) => k.label) : []),
+      pricesFile: e.PRICES_FILE,
       redisUrl: e.REDIS_URL?.toString(),
       rateLimitFailOpen: e.RATE_LIMIT_FAIL_MODE === 'open',
       databaseUrl: e.DATABASE_URL?.toString(),

@@ -106,13 +106,14 @@ describe.skipIf(!PG_URL)('usage ledger on PostgreSQL (TEST_DATABASE_URL)', () =>
     }
   });
 
+  // Costs by hand, rounded per request to the nearest micro-dollar (see ops.test.ts): 0.16 → 0, 212.5 → 213, 2.85 → 3, 76.25 → 76 µ$.
   const EXPECTED = [
-    { keyLabel: A, operation: 'createEmbedding', model: EMBED_MODEL, requests: 1, errors: 0, inputTokens: 8, outputTokens: 0, totalTokens: 8 },
-    { keyLabel: A, operation: 'createResponse', model: null, requests: 1, errors: 1, inputTokens: 0, outputTokens: 0, totalTokens: 0 },
-    { keyLabel: A, operation: 'createResponse', model: RESP_MODEL, requests: 1, errors: 0, inputTokens: 10, outputTokens: 20, totalTokens: 30 },
-    { keyLabel: A, operation: 'getResponse', model: null, requests: 1, errors: 0, inputTokens: 0, outputTokens: 0, totalTokens: 0 },
-    { keyLabel: B, operation: 'createChatCompletion', model: CHAT_MODEL, requests: 1, errors: 0, inputTokens: 3, outputTokens: 4, totalTokens: 7 },
-    { keyLabel: B, operation: 'createResponse', model: RESP_MODEL, requests: 1, errors: 0, inputTokens: 5, outputTokens: 7, totalTokens: 12 },
+    { keyLabel: A, operation: 'createEmbedding', model: EMBED_MODEL, requests: 1, errors: 0, inputTokens: 8, outputTokens: 0, totalTokens: 8, cost_usd: 0, unpriced_requests: 0 },
+    { keyLabel: A, operation: 'createResponse', model: null, requests: 1, errors: 1, inputTokens: 0, outputTokens: 0, totalTokens: 0, cost_usd: 0, unpriced_requests: 0 },
+    { keyLabel: A, operation: 'createResponse', model: RESP_MODEL, requests: 1, errors: 0, inputTokens: 10, outputTokens: 20, totalTokens: 30, cost_usd: 0.000213, unpriced_requests: 0 },
+    { keyLabel: A, operation: 'getResponse', model: null, requests: 1, errors: 0, inputTokens: 0, outputTokens: 0, totalTokens: 0, cost_usd: 0, unpriced_requests: 0 },
+    { keyLabel: B, operation: 'createChatCompletion', model: CHAT_MODEL, requests: 1, errors: 0, inputTokens: 3, outputTokens: 4, totalTokens: 7, cost_usd: 0.000003, unpriced_requests: 0 },
+    { keyLabel: B, operation: 'createResponse', model: RESP_MODEL, requests: 1, errors: 0, inputTokens: 5, outputTokens: 7, totalTokens: 12, cost_usd: 0.000076, unpriced_requests: 0 },
   ];
 
   test('JSON and streamed answers, an upstream 400 and a GET → GET /v1/relay/usage totals; graceful shutdown loses no row', async () => {

@@ -206,11 +206,12 @@ test('shutdown: open sockets get 1001 once the grace period ends, and their reco
   expect(Date.now() - started).toBeGreaterThanOrEqual(450);
   await stopping;
   const db = new DatabaseSync(dbPath, { readOnly: true });
-  const rows = db.prepare("SELECT status, model, total_tokens AS tokens, upstream_request_id AS upstreamId FROM usage_log WHERE operation = 'connectRealtime' ORDER BY status").all();
+  const rows = db.prepare("SELECT status, model, total_tokens AS tokens, upstream_request_id AS upstreamId, cost_micros > 0 AS priced FROM usage_log WHERE operation = 'connectRealtime' ORDER BY status").all();
   db.close();
+  // The response is priced like any other call of its model; the socket's own row spends nothing.
   expect(rows).toEqual([
-    { status: 101, model: null, tokens: null, upstreamId: 'req_upstream_ws' },
-    { status: 200, model: 'gpt-realtime', tokens: 5, upstreamId: 'req_upstream_ws' },
+    { status: 101, model: null, tokens: null, upstreamId: 'req_upstream_ws', priced: null },
+    { status: 200, model: 'gpt-realtime', tokens: 5, upstreamId: 'req_upstream_ws', priced: 1 },
   ]);
   upstream.onConnection = () => {};
 });

@@ -42,8 +42,8 @@ export interface UpstreamPolicy {
   /** A tap reading this answer's usage, or undefined when the answer cannot spend tokens (or is not counted). */
   usageTap(operation: RelayOperation, method: string, status: number, contentType: string | undefined, contentEncoding: string | undefined): UsageTap | undefined;
   /**
-   * What a finished answer's usage counts for. A background response spends its tokens after its first
-   * answer: it is held, and its usage counts once, when a later answer (a poll, a cancel) shows it finished.
+   * What a finished answer's usage counts for, priced. A background response spends its tokens after its
+   * first answer: it is held, and its usage counts once, when a later answer (a poll, a cancel) shows it finished.
    */
   countUsage(operation: RelayOperation, method: string, usage: UsageInfo | undefined): UsageInfo | undefined | Promise<UsageInfo | undefined>;
   /**
@@ -61,6 +61,25 @@ export function createUpstreamPolicy(config: RelayConfig, ops: Ops, logger: Logg
   const identityHeaders = Object.freeze(upstreamIdentityHeaders(config));
   const redact = makeRedactor([config.openaiApiKey]);
   const secret = config.openaiApiKey;
+
+  const countedUsage = (operation: RelayOperation, method: string, usage: UsageInfo | undefined): UsageInfo | undefined | Promise<UsageInfo | undefined> => {
+    if (!usage || !operation.usage.responseObject || usage.responseId === undefined) {
+      return method === 'POST' ? usage : undefined;
+    }
+    const id = usage.responseId;
+    if (UNFINISHED.has(usage.responseStatus ?? '')) {
+      ops.holdPendingResponse(id);
+      return undefined;
+    }
+    if (method === 'POST') {
+      // Finished as it was created (counted now), or ended by a POST on a response (a cancel): that one
+      // may have been held, and must not be counted again by a later poll.
+      if (operation.pathParams.length > 0) void ops.claimPendingResponse(id);
+      return usage;
+    }
+    // A poll that finds the response finished counts it, once, if the relay saw it start.
+    return ops.claimPendingResponse(id).then((held) => (held ? usage : undefined));
+  };
 
   return {
     base: config.upstreamBase,
@@ -100,22 +119,11 @@ export function createUpstreamPolicy(config: RelayConfig, ops: Ops, logger: Logg
       return createUsageTap(contentType, { contentEncoding, responseState });
     },
     countUsage(operation, method, usage) {
-      if (!usage || !operation.usage.responseObject || usage.responseId === undefined) {
-        return method === 'POST' ? usage : undefined;
-      }
-      const id = usage.responseId;
-      if (UNFINISHED.has(usage.responseStatus ?? '')) {
-        ops.holdPendingResponse(id);
-        return undefined;
-      }
-      if (method === 'POST') {
-        // Finished as it was created (counted now), or ended by a POST on a response (a cancel): that one
-        // may have been held, and must not be counted again by a later poll.
-        if (operation.pathParams.length > 0) void ops.claimPendingResponse(id);
-        return usage;
-      }
-      // A poll that finds the response finished counts it, once, if the relay saw it start.
-      return ops.claimPendingResponse(id).then((held) => (held ? usage : undefined));
+      // Priced here, per call: a request of several calls sums each at its own model's price.
+      const counted = countedUsage(operation, method, usage);
+      if (counted instanceof Promise) return counted.then((u) => (u && ops.priceUsage(u), u));
+      if (counted) ops.priceUsage(counted);
+      return counted;
     },
     serverKeyRefused(operation, requestId) {
       logger.error({ reqId: requestId, op: operation }, 'OpenAI refused the relay\'s server key (401): check OPENAI_API_KEY');

@@ -74,6 +74,15 @@ export const MIGRATIONS: readonly Migration[] = [
     sqlite: oauthTables('INTEGER'),
     postgres: oauthTables('BIGINT'),
   },
+  {
+    // What each request cost at the price table's prices, in whole micro-dollars (USD 10⁻⁶); NULL when it
+    // spent tokens on a model the table has no price for (or spent nothing). Rows written before this
+    // version have no cost.
+    version: 4,
+    name: 'add usage_log.cost_micros',
+    sqlite: 'ALTER TABLE usage_log ADD COLUMN cost_micros INTEGER;',
+    postgres: 'ALTER TABLE usage_log ADD COLUMN cost_micros BIGINT;',
+  },
 ];
 
 function oauthTables(epochMs: string): string {
@@ -131,4 +140,5 @@ export const USAGE_COLUMNS = [
   'input_tokens',
   'output_tokens',
   'total_tokens',
+  'cost_micros',
 ] as const;
