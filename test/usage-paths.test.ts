@@ -9,7 +9,11 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { sample } from './helpers/assertions.ts';
 import { OPENAI_BASE, useMockOpenAI } from './helpers/mock-openai.ts';
 import { rawRequest } from './helpers/raw-http.ts';
-import { startTestRelay, type TestRelay } from './helpers/relay.ts';
+import { makePng } from './helpers/files.ts';
+import { PUBLIC_FILE_HOST_DNS, startTestRelay, type TestRelay } from './helpers/relay.ts';
+
+const PNG = makePng(8, 8);
+const FILES = 'https://files.oaiusercontent.com';
 
 /**
  * One upstream policy: whichever door a call comes through (pass-through JSON or SSE, the proxy, an action,
@@ -319,10 +323,16 @@ describe('every path records what each request cost, to the micro-dollar, comput
   const CHAT_COST = 2_813;
 
   let relay: TestRelay;
+  /** The same, with fixed public DNS for ChatGPT's file host (an image edit downloads the attached image). */
+  let fileRelay: TestRelay;
   beforeAll(async () => {
     relay = await startTestRelay({ RELAY_KEY: RELAY_KEY_ENV, RELAY_ADMIN_KEY: ADMIN, LOG_LEVEL: 'silent' });
+    fileRelay = await startTestRelay({ RELAY_KEY: RELAY_KEY_ENV, RELAY_ADMIN_KEY: ADMIN, LOG_LEVEL: 'silent' }, PUBLIC_FILE_HOST_DNS);
   });
-  afterAll(() => relay.shutdown());
+  afterAll(async () => {
+    await relay.shutdown();
+    await fileRelay.shutdown();
+  });
 
   const responses = (usage: object) =>
     http.post(`${OPENAI_BASE}/v1/responses`, async ({ request }) => {
@@ -381,17 +391,32 @@ describe('every path records what each request cost, to the micro-dollar, comput
     expect(await totals(relay, 'direct')).toContainEqual(expect.objectContaining({ operation: 'createImage', model: 'gpt-image-1' }));
   });
 
-  test('a usage that names no model (an image action: its body is the relay\'s, not held) has no cost, never a silent 0: counted as unpriced', async () => {
+  test('the image actions are priced by the model the relay sent (a JSON body, a multipart edit); a model without a price has no cost, never a silent 0', async () => {
+    const usage = { input_tokens: 40, output_tokens: 1_000, total_tokens: 1_040, input_tokens_details: { text_tokens: 40, image_tokens: 0 } };
+    let editBody = '';
     server.use(
-      http.post(`${OPENAI_BASE}/v1/images/generations`, () =>
-        HttpResponse.json({ created: 1, data: [{ b64_json: Buffer.from('x').toString('base64') }], output_format: 'png', usage: { input_tokens: 7, output_tokens: 5, total_tokens: 12 } }),
-      ),
+      http.post(`${OPENAI_BASE}/v1/images/generations`, () => HttpResponse.json({ created: 1, data: [{ b64_json: PNG.toString('base64') }], output_format: 'png', usage })),
+      http.post(`${OPENAI_BASE}/v1/images/edits`, async ({ request }) => {
+        editBody = await request.text();
+        return HttpResponse.json({ created: 1, data: [{ b64_json: PNG.toString('base64') }], output_format: 'png', usage });
+      }),
+      http.get(`${FILES}/*`, () => new HttpResponse(PNG, { headers: { 'content-type': 'image/png', 'content-length': String(PNG.length) } })),
     );
-    expect((await call(relay, KEYS.action, '/v1/actions/images/generations', { json: { prompt: 'a cat' } })).status).toBe(200);
-    const rows = (await totals(relay, 'action')) as (Total & { cost_usd: number; unpriced_requests: number })[];
-    expect(rows.find((r) => r.operation === 'generateActionImage')).toMatchObject({ totalTokens: 12, cost_usd: 0, unpriced_requests: 1 });
-    const metrics = await (await fetch(`${relay.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } })).text();
-    expect(sample(metrics, 'relay_unpriced_usage_total', { model: 'unknown' })).toBe(1);
+    // gpt-image-2.6-sunburst (the default): 40 text input × 5 + 1,000 image output × 30 = 200 + 30,000 µ$.
+    expect((await call(fileRelay, KEYS.action, '/v1/actions/images/generations', { json: { prompt: 'a cat' } })).status).toBe(200);
+    expect(await costOf(fileRelay, 'action', 'generateActionImage')).toBe(30_200);
+    const ref = { name: 'cat.png', id: 'file-1', mime_type: 'image/png', download_link: `${FILES}/cat.png?sig=x` };
+    expect((await call(fileRelay, KEYS.action, '/v1/actions/images/edits', { json: { prompt: 'a hat', openaiFileIdRefs: [ref] } })).status).toBe(200);
+    expect(editBody).toContain('gpt-image-2.6-sunburst');
+    expect(await costOf(fileRelay, 'action', 'editActionImage')).toBe(30_200);
+    // Nothing of the relay's own hint reaches OpenAI.
+    expect(upstream.some((r) => r.headers.has('x-relay-usage-model'))).toBe(false);
+
+    expect((await call(fileRelay, KEYS.action, '/v1/actions/images/generations', { json: { prompt: 'a dog', model: 'gpt-image-9-unpriced' } })).status).toBe(200);
+    const rows = (await totals(fileRelay, 'action')) as (Total & { cost_usd: number; unpriced_requests: number })[];
+    expect(rows.find((r) => r.model === 'gpt-image-9-unpriced')).toMatchObject({ operation: 'generateActionImage', totalTokens: 1_040, cost_usd: 0, unpriced_requests: 1 });
+    const metrics = await (await fetch(`${fileRelay.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } })).text();
+    expect(sample(metrics, 'relay_unpriced_usage_total', { model: 'gpt-image-9-unpriced' })).toBe(1);
   });
 
   test('/metrics: cost and tokens per key and model (the model\'s table name, not its snapshot), kinds apart', async () => {

@@ -83,6 +83,6 @@ export const editActionImage: ActionHandler<'editActionImage'> = async (call, de
     parts.push({ name: 'mask', filename: mask.name, contentType: mask.mimeType, stream: mask.stream });
   }
   const { body, boundary } = multipartBody(parts);
-  const answer = await withModelAdvice(choice, deps.models, () => deps.openai.upload<ImagesAnswer>('/v1/images/edits', body, boundary, call.signal));
+  const answer = await withModelAdvice(choice, deps.models, () => deps.openai.upload<ImagesAnswer>('/v1/images/edits', body, boundary, call.signal, choice.model));
   return linkImages(answer, output_format, call, deps);
 };
