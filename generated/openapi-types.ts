@@ -426,7 +426,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * Responses WebSocket mode (upgrade)
+         * @description A WebSocket (`Upgrade: websocket`) for the Responses API's WebSocket mode: the caller sends `response.create` events and receives the same events a streamed response sends, several responses over one connection. The relay checks the relay key on the upgrade (`Authorization: Bearer`, `X-Relay-Key`, or the subprotocol `openai-insecure-api-key.<key>` for browsers), opens the same WebSocket to OpenAI with the server key, and passes frames both ways unchanged. A GET without the upgrade is answered 426.
+         */
+        get: operations["connectResponsesWebSocket"];
         put?: never;
         /**
          * Create a model response
@@ -1555,6 +1559,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/realtime": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Realtime session over WebSocket (upgrade)
+         * @description A Realtime API WebSocket (`Upgrade: websocket`): a speech-to-speech or text session with `?model=`, a transcription session with `?intent=transcription`, or a sideband connection to a WebRTC or SIP call with `?call_id=` (exactly one). Client and server events are JSON text frames; audio may also travel as binary frames. The relay checks the relay key on the upgrade (`Authorization: Bearer`, `X-Relay-Key`, or for browsers the subprotocol `openai-insecure-api-key.<key>`, which the relay removes before going upstream), connects to OpenAI with the server key, and passes frames, pings and close codes both ways. Usage in `response.done` (and transcription) events is recorded per response.
+         */
+        get: operations["connectRealtime"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/realtime/translations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Realtime translation session over WebSocket (upgrade)
+         * @description A realtime translation WebSocket (`Upgrade: websocket`): source audio in, translated audio and transcripts out, continuously. Keys, frames and close codes as for the Realtime WebSocket.
+         */
+        get: operations["connectRealtimeTranslation"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/audio/voices": {
         parameters: {
             query?: never;
@@ -1666,6 +1710,72 @@ export interface paths {
         put?: never;
         /** Create a Realtime transcription session */
         post: operations["create-realtime-transcription-session"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/live/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Live session over WebSocket (upgrade)
+         * @description A Live API session WebSocket (`Upgrade: websocket`); the model is named in the first `session.start` event, not in the URL. Keys, frames and close codes as for the Realtime WebSocket; Responses usage the session delegates (`response.event`) is recorded per response.
+         */
+        get: operations["connectLiveSession"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/live/sessions/{session_id}/fork": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The stored Live session to fork. */
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        /**
+         * Fork a stored Live session over WebSocket (upgrade)
+         * @description A WebSocket that starts a new Live session from a stored one (`Upgrade: websocket`). Keys, frames and close codes as for the Realtime WebSocket.
+         */
+        get: operations["connectLiveSessionFork"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/live/sessions/{session_id}/attach": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The running Live session. */
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        /**
+         * Sideband control of a running Live session over WebSocket (upgrade)
+         * @description A trusted server's WebSocket to a Live session that a browser or phone call is in (`Upgrade: websocket`). Keys, frames and close codes as for the Realtime WebSocket.
+         */
+        get: operations["connectLiveSessionSideband"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -5098,6 +5208,33 @@ export interface operations {
             };
         };
     };
+    connectResponsesWebSocket: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Switching Protocols: the WebSocket is open; events are JSON text frames. */
+            101: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Error (the upgrade was refused: 401 bad key, 403 origin, 429 limit, or OpenAI's own refusal). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     createResponse: {
         parameters: {
             query?: never;
@@ -7870,6 +8007,70 @@ export interface operations {
             };
         };
     };
+    connectRealtime: {
+        parameters: {
+            query?: {
+                /** @description The Realtime model, e.g. gpt-realtime. */
+                model?: string;
+                /** @description A transcription-only session. */
+                intent?: "transcription";
+                /** @description Attach to an existing call (sideband control). */
+                call_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Switching Protocols: the WebSocket is open. */
+            101: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Error (the upgrade was refused: 401 bad key, 403 origin, 429 limit, or OpenAI's own refusal). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    connectRealtimeTranslation: {
+        parameters: {
+            query: {
+                /** @description The translation model. */
+                model: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Switching Protocols: the WebSocket is open. */
+            101: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Error (the upgrade was refused: 401 bad key, 403 origin, 429 limit, or OpenAI's own refusal). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     createVoice: {
         parameters: {
             query?: never;
@@ -8159,6 +8360,93 @@ export interface operations {
                 };
             };
             /** @description Error. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    connectLiveSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Switching Protocols: the WebSocket is open. */
+            101: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Error (the upgrade was refused: 401 bad key, 403 origin, 429 limit, or OpenAI's own refusal). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    connectLiveSessionFork: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The stored Live session to fork. */
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Switching Protocols: the WebSocket is open. */
+            101: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Error (the upgrade was refused: 401 bad key, 403 origin, 429 limit, or OpenAI's own refusal). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    connectLiveSessionSideband: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The running Live session. */
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Switching Protocols: the WebSocket is open. */
+            101: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Error (the upgrade was refused: 401 bad key, 403 origin, 429 limit, or OpenAI's own refusal). */
             default: {
                 headers: {
                     [name: string]: unknown;

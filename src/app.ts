@@ -1,6 +1,7 @@
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { matchOperation, methodsForPath } from '../generated/matcher.ts';
+import { matchWebSocket } from '../generated/websockets.ts';
 import type { RelayConfig } from './config.ts';
 import { corsPolicy } from './core/cors.ts';
 import type { RelayEnv } from './core/env.ts';
@@ -141,7 +142,9 @@ export function createApp(config: RelayConfig, deps: AppDeps) {
 
   app.notFound((c) => {
     const methods = methodsForPath(c.req.path);
-    const err = methods.length
+    const err = c.req.method === 'GET' && matchWebSocket(c.req.path)
+      ? new RelayError(426, `${c.req.path} is a WebSocket endpoint: open it with Upgrade: websocket.`, { code: 'websocket_required', headers: { upgrade: 'websocket' } })
+      : methods.length
       ? new RelayError(405, `Method ${c.req.method} is not allowed on ${c.req.path}; use ${methods.join(' or ')}.`, {
           code: 'method_not_allowed',
           headers: { allow: methods.join(', ') },

@@ -117,6 +117,8 @@ const envSchema = z
     MAX_URL_BYTES: positiveInt('MAX_URL_BYTES', 8 * 1024),
     MAX_HEADER_BYTES: positiveInt('MAX_HEADER_BYTES', 16 * 1024),
     MAX_IN_FLIGHT_PER_KEY: positiveInt('MAX_IN_FLIGHT_PER_KEY', 64),
+    WS_MAX_MESSAGE_BYTES: positiveInt('WS_MAX_MESSAGE_BYTES', 16 * MB),
+    WS_IDLE_TIMEOUT_MS: positiveInt('WS_IDLE_TIMEOUT_MS', 300_000),
     ACTION_FILE_HOSTS: z.string().default('files.oaiusercontent.com,*.oaiusercontent.com'),
     ACTION_FILE_MAX_BYTES: positiveInt('ACTION_FILE_MAX_BYTES', 50 * MB),
     ACTION_FILE_TIMEOUT_MS: positiveInt('ACTION_FILE_TIMEOUT_MS', 20_000),
@@ -281,6 +283,7 @@ export interface RelayConfig {
   maxUrlBytes: number;
   maxHeaderBytes: number;
   maxInFlightPerKey: number;
+  webSockets: WebSocketConfig;
   logLevel: string;
   actions: ActionConfig;
   oauth: OAuthConfig;
@@ -294,6 +297,13 @@ export interface OAuthConfig {
   redirectRules: RedirectRule[];
   accessTokenTtlS: number;
   refreshTokenTtlS: number;
+}
+
+export interface WebSocketConfig {
+  /** Largest message either side may send through a relayed WebSocket (the socket closes with 1009 past it). */
+  maxMessageBytes: number;
+  /** A relayed WebSocket with no frame either way for this long is closed. */
+  idleTimeoutMs: number;
 }
 
 export interface OpsConfig {
@@ -420,6 +430,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RelayConfig {
     maxUrlBytes: e.MAX_URL_BYTES,
     maxHeaderBytes: e.MAX_HEADER_BYTES,
     maxInFlightPerKey: e.MAX_IN_FLIGHT_PER_KEY,
+    webSockets: { maxMessageBytes: e.WS_MAX_MESSAGE_BYTES, idleTimeoutMs: e.WS_IDLE_TIMEOUT_MS },
     logLevel: e.LOG_LEVEL,
     actions: {
       fileHosts: commaList(e.ACTION_FILE_HOSTS).map((h) => h.toLowerCase()),

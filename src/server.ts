@@ -21,6 +21,7 @@ import { checkStorage, describeSetup } from './startup.ts';
 import { createOpenAIClients } from './upstream/client.ts';
 import { createForwarder } from './upstream/forward/index.ts';
 import { createUpstreamPolicy } from './upstream/policy.ts';
+import { createWebSocketDoor } from './upstream/websocket/door.ts';
 import { configuredModels, listModelsUpstream, startModelCheck } from './ops/model-check.ts';
 
 export interface RunningRelay {
@@ -91,6 +92,7 @@ export async function startRelay(config: RelayConfig, logger: Logger, overrides:
   const gate = createGate(config, ops, oauth, keys.directory);
   const app = createApp(config, { forwarder, ops, gate, logger, actions, oauth, keys });
   const passThrough = createPassThroughDoor(config, { forwarder, gate, ops, logger });
+  const webSockets = createWebSocketDoor(config, { gate, ops, policy, logger });
   const metricsServer = config.ops.metricsPort ? await serveMetrics(ops, config.host, config.ops.metricsPort) : undefined;
   return new Promise<RunningRelay>((resolve, reject) => {
     // Requests @hono/node-server itself refuses (a backslash in the path, a bad Host) still get the
@@ -113,6 +115,8 @@ export async function startRelay(config: RelayConfig, logger: Logger, overrides:
         maxHeaderSize: config.maxHeaderBytes,
         // Node would answer a missing Host with a bare 400; the adapter's error handler answers it in OpenAI's shape.
         requireHostHeader: false,
+        // Only WebSocket upgrades go to the upgrade door; any other Upgrade (h2c) is served as plain HTTP/1.1.
+        shouldUpgradeCallback: (req) => req.headers.upgrade?.toLowerCase() === 'websocket',
       },
       // Plain pass-through calls take the short door to the forwarding core; everything else, the app.
       (incoming, outgoing) => {
@@ -123,6 +127,7 @@ export async function startRelay(config: RelayConfig, logger: Logger, overrides:
         if (!passThrough(incoming, outgoing)) void listener(incoming, outgoing);
       },
     );
+    server.on('upgrade', webSockets.upgrade);
     server.listen(config.port, config.host);
     answerMalformedRequests(server);
     server.once('error', reject);
@@ -142,7 +147,8 @@ export async function startRelay(config: RelayConfig, logger: Logger, overrides:
             // short (docker stop: 10 s); during the drain the ledger writes every second.
             const written = ops.flush();
             try {
-              await drain(server, active, config.shutdownGraceMs, logger, hurry.signal);
+              // WebSockets get the same grace, then 1001; the server closes once they are gone.
+              await Promise.all([drain(server, active, config.shutdownGraceMs, logger, hurry.signal), webSockets.close(config.shutdownGraceMs, hurry.signal)]);
             } finally {
               models?.stop();
               forwarder.close();

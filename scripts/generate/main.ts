@@ -7,6 +7,7 @@
  *   schemas.ts           zod schemas of components.schemas
  *   routes.ts            one @hono/zod-openapi route per operation + the relay's route table
  *   matcher.ts           the one operation matcher (method + path → operation, methods for a 405)
+ *   websockets.ts        the WebSocket endpoints (GETs marked x-relay.kind websocket) and their matcher
  *   mcp-tools.ts         the MCP tool list and each tool's argument layout
  *   action-schema.json   the GPT Action schema, with a placeholder server URL
  *   openapi.full.json    the whole public contract (no x-relay), with the same placeholder
@@ -30,6 +31,7 @@ import { emitTypes, UPSTREAM_CLIENT } from './emit-types.ts';
 import { emitSchemas } from './emit-zod.ts';
 import { buildTools, emitMcpTools } from './mcp-tools.ts';
 import { listOperations, loadSpec, ROOT } from './spec.ts';
+import { emitWebSockets } from './websockets.ts';
 
 export const OUT_DIR = join(ROOT, 'generated');
 
@@ -43,6 +45,7 @@ export async function generate(specPath?: string): Promise<Map<string, string>> 
     ['schemas.ts', emitSchemas(spec)],
     ['routes.ts', emitRoutes(spec, ops)],
     ['matcher.ts', emitMatcher(ops)],
+    ['websockets.ts', emitWebSockets(spec)],
     ['mcp-tools.ts', emitMcpTools(buildTools(spec))],
     ...emitDocuments(spec),
     ['documented-secrets.ts', emitDocumentedSecrets(ROOT)],

@@ -88,7 +88,8 @@ export function listOperations(spec: Json): OperationInfo[] {
     const sharedParams: Json[] = item.parameters ?? [];
     for (const method of METHODS) {
       const op = item[method];
-      if (!op) continue;
+      // WebSocket endpoints are not HTTP operations: websockets.ts reads and checks them.
+      if (!op || op[RELAY_KEY]?.kind === 'websocket') continue;
       const where = `${method.toUpperCase()} ${path}`;
       const params = [...sharedParams, ...(op.parameters ?? [])];
       if (params.some((p) => p.$ref)) problems.push(`${where}: parameters must be written inline, not by $ref`);

@@ -32,7 +32,10 @@ function serverBasePath(doc: Json): string {
   }
 }
 
-/** Every operation of a spec on its wire path, minus `?` variants and the relay's own (`x-relay.kind: relay`). */
+/**
+ * Every operation of a spec on its wire path, minus `?` variants, the relay's own (`x-relay.kind: relay`) and
+ * its WebSocket endpoints (`x-relay.kind: websocket`: OpenAPI, so the official spec, has no WebSocket operations).
+ */
 function operations(doc: Json): Operation[] {
   const base = serverBasePath(doc);
   const out: Operation[] = [];
@@ -41,7 +44,7 @@ function operations(doc: Json): Operation[] {
     const item = deref(doc, rawItem).node;
     for (const method of METHODS) {
       const op = item[method];
-      if (!op || op['x-relay']?.kind === 'relay') continue;
+      if (!op || op['x-relay']?.kind === 'relay' || op['x-relay']?.kind === 'websocket') continue;
       const path = base + rawPath;
       out.push({ method: method.toUpperCase(), path, operationId: op.operationId ?? '', key: operationKey(method, path), family: familyOf(path), op, item });
     }

@@ -21,7 +21,7 @@
  * (audio/voices next to audio/speech, realtime/calls next to realtime/sessions): there it is the first two
  * segments. The served families are those of the relay's own pass-through operations, so adding a family to
  * schemas/openapi.yaml widens the report by itself. Operations with `x-relay.kind: relay` are the relay's
- * own (e.g. POST /v1/proxy) and are ignored. Official paths containing `?` (e.g. `/responses?beta=true`)
+ * own (e.g. POST /v1/proxy) and are ignored, as are WebSocket endpoints (`x-relay.kind: websocket`). Official paths containing `?` (e.g. `/responses?beta=true`)
  * are SDK variants of their base path, which is on the wire the same route and is compared on its own.
  */
 import { readFileSync } from 'node:fs';

@@ -22,6 +22,12 @@ const FORWARDED_REQUEST_HEADERS = [
 ] as const;
 
 /**
+ * Caller headers that cross on a WebSocket upgrade. The handshake's own (Sec-WebSocket-*, Upgrade) are the
+ * WebSocket client's to write, and the caller's subprotocols are filtered by the upgrade door.
+ */
+const FORWARDED_UPGRADE_HEADERS = ['openai-beta', 'user-agent', 'x-client-request-id'] as const;
+
+/**
  * Upstream answer headers the caller may see. Anything matching a prefix below passes too, and so do the
  * headers an operation declares in the spec (its route table's `responseHeaders`, e.g. the `Location` of a
  * created realtime call): nothing else widens the list.
@@ -51,6 +57,16 @@ export function upstreamIdentityHeaders(config: RelayConfig): Record<string, str
   if (config.openaiOrganization) headers['openai-organization'] = config.openaiOrganization;
   if (config.openaiProject) headers['openai-project'] = config.openaiProject;
   return headers;
+}
+
+/** The headers of a WebSocket upgrade to OpenAI: the caller's allowlisted ones, then the server key and identity. */
+export function upgradeRequestHeaders(incoming: IncomingHttpHeaders, identity: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of FORWARDED_UPGRADE_HEADERS) {
+    const value = incoming[name];
+    if (typeof value === 'string') out[name] = value;
+  }
+  return Object.assign(out, identity);
 }
 
 /** What goes upstream as the request body: the caller's stream as it comes, or a body of known length. */

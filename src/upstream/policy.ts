@@ -4,7 +4,7 @@ import type { RelayConfig } from '../config.ts';
 import { RelayError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Ops } from '../ops/index.ts';
-import { inboundResponseHeaders, upstreamIdentityHeaders } from './headers.ts';
+import { inboundResponseHeaders, upgradeRequestHeaders, upstreamIdentityHeaders } from './headers.ts';
 import { makeRedactor } from './redact.ts';
 import type { RetryPolicy } from './retry.ts';
 import { createUsageTap, type UsageInfo, type UsageTap } from './usage-tap/index.ts';
@@ -27,6 +27,11 @@ export interface UpstreamPolicy {
   readonly wantsUsage: boolean;
   /** `text` with the server key replaced. */
   redact(text: string): string;
+  /**
+   * Where a WebSocket upgrade for `upstreamPath` goes (wss: to OPENAI_BASE_URL's host, ws: when it is
+   * http), with the caller's query as it came, and the headers it carries.
+   */
+  upgradeTarget(upstreamPath: string, search: string, incoming: IncomingHttpHeaders): { url: URL; headers: Record<string, string> };
   /**
    * The upstream answer headers a caller may see (the fixed allowlist, plus the response headers `operation`
    * declares in the spec), with the server key redacted from their values.
@@ -83,6 +88,13 @@ export function createUpstreamPolicy(config: RelayConfig, ops: Ops, logger: Logg
     retry: config.retry,
     wantsUsage: ops.wantsUsage,
     redact,
+    upgradeTarget(upstreamPath, search, incoming) {
+      const url = new URL(config.upstreamBase);
+      url.protocol = url.protocol === 'http:' ? 'ws:' : 'wss:';
+      url.pathname = (url.pathname === '/' ? '' : url.pathname) + upstreamPath;
+      url.search = search;
+      return { url, headers: upgradeRequestHeaders(incoming, identityHeaders) };
+    },
     answerHeaders(upstream, operation) {
       const headers = inboundResponseHeaders(upstream, operation?.responseHeaders);
       for (const name in headers) {
