@@ -4,7 +4,7 @@
 export const SERVER_URL_PLACEHOLDER = "https://served-server-url.invalid";
 
 /** What a model reads to decide when to use the relay: the action schema's info.description, the MCP instructions. */
-export const ACTION_INFO_DESCRIPTION = "OpenAI through this team's relay: ask a model, generate or edit images, upload, list and search files, make videos. Slow jobs return an id and poll_after_seconds: call the matching wait operation. Generated files come back as short-lived https links.";
+export const ACTION_INFO_DESCRIPTION = "OpenAI through this team's relay: ask a model (with web or file search, in stored conversations), generate or edit images, upload, list and search files. Slow jobs return an id and poll_after_seconds: call the matching wait operation. Generated files come back as short-lived https links.";
 
 /** The spec's title and version (the MCP server names itself with them). */
 export const SPEC_INFO = {"title":"OpenAI Relay","version":"1.0.0"} as const;

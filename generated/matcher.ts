@@ -29,12 +29,14 @@ interface Node {
 const LITERAL_DATA: Record<string, Record<string, string>> = {
   "POST": {
     "/v1/actions/responses": "createActionResponse",
+    "/v1/actions/conversations": "createActionConversation",
     "/v1/actions/images/generations": "generateActionImage",
     "/v1/actions/images/edits": "editActionImage",
     "/v1/actions/files": "uploadActionFiles",
     "/v1/actions/vector_stores": "createActionVectorStore",
     "/v1/actions/videos": "createActionVideo",
     "/v1/proxy": "relayProxy",
+    "/v1/relay/keys": "createRelayKey",
     "/v1/responses": "createResponse",
     "/v1/responses/input_tokens": "Getinputtokencounts",
     "/v1/responses/compact": "Compactconversation",
@@ -57,20 +59,31 @@ const LITERAL_DATA: Record<string, Record<string, string>> = {
     "/v1/audio/speech": "createSpeech",
     "/v1/audio/transcriptions": "createTranscription",
     "/v1/audio/translations": "createTranslation",
+    "/v1/audio/voices": "createVoice",
+    "/v1/audio/voice_consents": "createVoiceConsent",
     "/v1/realtime/client_secrets": "create-realtime-client-secret",
     "/v1/realtime/sessions": "create-realtime-session",
-    "/v1/realtime/transcription_sessions": "create-realtime-transcription-session"
+    "/v1/realtime/transcription_sessions": "create-realtime-transcription-session",
+    "/v1/realtime/translations/client_secrets": "create-realtime-translation-client-secret",
+    "/v1/realtime/calls": "create-realtime-call",
+    "/v1/chatkit/sessions": "CreateChatSessionMethod",
+    "/v1/skills": "CreateSkill"
   },
   "GET": {
     "/v1/actions/files": "listActionFiles",
     "/v1/actions/vector_stores": "listActionVectorStores",
+    "/v1/relay/prices": "getRelayPrices",
+    "/v1/relay/keys": "listRelayKeys",
     "/v1/chat/completions": "listChatCompletions",
     "/v1/models": "listModels",
     "/v1/files": "listFiles",
     "/v1/vector_stores": "listVectorStores",
     "/v1/containers": "ListContainers",
     "/v1/batches": "listBatches",
-    "/v1/videos": "ListVideos"
+    "/v1/videos": "ListVideos",
+    "/v1/audio/voice_consents": "listVoiceConsents",
+    "/v1/chatkit/threads": "ListThreadsMethod",
+    "/v1/skills": "ListSkills"
   }
 };
 
@@ -90,6 +103,17 @@ const TREE_DATA: NodeData = {
                   "wait": {
                     "ops": {
                       "POST": "waitForActionResponse"
+                    }
+                  }
+                }
+              }
+            },
+            "conversations": {
+              "param": {
+                "literal": {
+                  "items": {
+                    "ops": {
+                      "GET": "listActionConversationItems"
                     }
                   }
                 }
@@ -126,6 +150,24 @@ const TREE_DATA: NodeData = {
                   "wait": {
                     "ops": {
                       "POST": "waitForActionVideo"
+                    }
+                  }
+                }
+              }
+            }
+          }
+        },
+        "relay": {
+          "literal": {
+            "keys": {
+              "param": {
+                "ops": {
+                  "DELETE": "revokeRelayKey"
+                },
+                "literal": {
+                  "rotate": {
+                    "ops": {
+                      "POST": "rotateRelayKey"
                     }
                   }
                 }
@@ -365,6 +407,114 @@ const TREE_DATA: NodeData = {
               "remix": {
                 "ops": {
                   "POST": "CreateVideoRemix"
+                }
+              }
+            }
+          }
+        },
+        "audio": {
+          "literal": {
+            "voice_consents": {
+              "param": {
+                "ops": {
+                  "GET": "getVoiceConsent",
+                  "POST": "updateVoiceConsent",
+                  "DELETE": "deleteVoiceConsent"
+                }
+              }
+            }
+          }
+        },
+        "realtime": {
+          "literal": {
+            "calls": {
+              "param": {
+                "literal": {
+                  "accept": {
+                    "ops": {
+                      "POST": "accept-realtime-call"
+                    }
+                  },
+                  "hangup": {
+                    "ops": {
+                      "POST": "hangup-realtime-call"
+                    }
+                  },
+                  "refer": {
+                    "ops": {
+                      "POST": "refer-realtime-call"
+                    }
+                  },
+                  "reject": {
+                    "ops": {
+                      "POST": "reject-realtime-call"
+                    }
+                  }
+                }
+              }
+            }
+          }
+        },
+        "chatkit": {
+          "literal": {
+            "sessions": {
+              "param": {
+                "literal": {
+                  "cancel": {
+                    "ops": {
+                      "POST": "CancelChatSessionMethod"
+                    }
+                  }
+                }
+              }
+            },
+            "threads": {
+              "param": {
+                "ops": {
+                  "GET": "GetThreadMethod",
+                  "DELETE": "DeleteThreadMethod"
+                },
+                "literal": {
+                  "items": {
+                    "ops": {
+                      "GET": "ListThreadItemsMethod"
+                    }
+                  }
+                }
+              }
+            }
+          }
+        },
+        "skills": {
+          "param": {
+            "ops": {
+              "GET": "GetSkill",
+              "POST": "UpdateSkillDefaultVersion",
+              "DELETE": "DeleteSkill"
+            },
+            "literal": {
+              "content": {
+                "ops": {
+                  "GET": "GetSkillContent"
+                }
+              },
+              "versions": {
+                "ops": {
+                  "GET": "ListSkillVersions",
+                  "POST": "CreateSkillVersion"
+                },
+                "param": {
+                  "ops": {
+                    "GET": "GetSkillVersion",
+                    "DELETE": "DeleteSkillVersion"
+                  },
+                  "literal": {
+                    "content": {
+                      "ops": {
+                        "GET": "GetSkillVersionContent"
+                      }
+                    }
+                  }
                 }
               }
             }

@@ -60,11 +60,23 @@ export const mcpTools: readonly McpToolEntry[] = [
           },
           "previous_response_id": {
             "type": "string",
-            "description": "Continue the conversation of an earlier answer (its id)."
+            "description": "Continue from an earlier answer (its id). Not with conversation."
+          },
+          "conversation": {
+            "type": "string",
+            "description": "A stored conversation's id (conv_..., from createActionConversation): the model sees its earlier turns and this turn is added to it."
           },
           "web_search": {
             "type": "boolean",
             "description": "Let the model search the web."
+          },
+          "vector_store_ids": {
+            "type": "array",
+            "maxItems": 2,
+            "items": {
+              "type": "string"
+            },
+            "description": "Let the model search the files of these vector stores (file search) to answer, and cite them."
           },
           "wait_seconds": {
             "type": "integer",
@@ -180,6 +192,102 @@ export const mcpTools: readonly McpToolEntry[] = [
   },
   {
     "tool": {
+      "name": "createActionConversation",
+      "title": "Start a stored conversation",
+      "description": "Starts a conversation OpenAI keeps, and returns its id. Pass that id as conversation to createActionResponse to continue it in later chats (the model sees every earlier turn); read it back with listActionConversationItems.",
+      "inputSchema": {
+        "type": "object",
+        "properties": {
+          "title": {
+            "type": "string",
+            "maxLength": 512,
+            "description": "A title to find the conversation by (kept in its metadata)."
+          }
+        },
+        "additionalProperties": false
+      },
+      "annotations": {
+        "title": "Start a stored conversation",
+        "readOnlyHint": false,
+        "destructiveHint": true,
+        "idempotentHint": false,
+        "openWorldHint": true
+      }
+    },
+    "layout": {
+      "operationId": "createActionConversation",
+      "method": "post",
+      "path": "/v1/actions/conversations",
+      "pathParams": [],
+      "queryParams": [],
+      "body": "properties",
+      "bodyRequired": false
+    }
+  },
+  {
+    "tool": {
+      "name": "listActionConversationItems",
+      "title": "Read a stored conversation",
+      "description": "Returns a conversation's messages (role and text), oldest first unless order is desc, a page at a time. Pass next_after from the answer as after to get the next page.",
+      "inputSchema": {
+        "type": "object",
+        "properties": {
+          "conversation_id": {
+            "type": "string",
+            "description": "The id returned by createActionConversation (conv_...)."
+          },
+          "limit": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 100,
+            "default": 20,
+            "description": "Messages per page."
+          },
+          "order": {
+            "type": "string",
+            "enum": [
+              "asc",
+              "desc"
+            ],
+            "default": "asc",
+            "description": "Oldest first (asc) or newest first (desc)."
+          },
+          "after": {
+            "type": "string",
+            "description": "The next_after cursor of the previous page."
+          }
+        },
+        "required": [
+          "conversation_id"
+        ],
+        "additionalProperties": false
+      },
+      "annotations": {
+        "title": "Read a stored conversation",
+        "readOnlyHint": true,
+        "destructiveHint": false,
+        "idempotentHint": true,
+        "openWorldHint": true
+      }
+    },
+    "layout": {
+      "operationId": "listActionConversationItems",
+      "method": "get",
+      "path": "/v1/actions/conversations/{conversation_id}/items",
+      "pathParams": [
+        "conversation_id"
+      ],
+      "queryParams": [
+        "limit",
+        "order",
+        "after"
+      ],
+      "body": "none",
+      "bodyRequired": false
+    }
+  },
+  {
+    "tool": {
       "name": "generateActionImage",
       "title": "Generate images from a prompt",
       "description": "Creates one or more images from a text prompt. Returns short-lived https links to the images (show them to the user as links or images); never base64.",
@@ -193,7 +301,7 @@ export const mcpTools: readonly McpToolEntry[] = [
           },
           "model": {
             "type": "string",
-            "description": "Image model (default gpt-image-1)."
+            "description": "Image model; the relay's default image model when left out."
           },
           "n": {
             "type": "integer",
@@ -315,7 +423,7 @@ export const mcpTools: readonly McpToolEntry[] = [
           },
           "model": {
             "type": "string",
-            "description": "Image model (default gpt-image-1)."
+            "description": "Image model; the relay's default image model when left out."
           },
           "n": {
             "type": "integer",
@@ -677,178 +785,6 @@ export const mcpTools: readonly McpToolEntry[] = [
       "queryParams": [],
       "body": "properties",
       "bodyRequired": true
-    }
-  },
-  {
-    "tool": {
-      "name": "createActionVideo",
-      "title": "Start generating a video",
-      "description": "Starts a video from a prompt, optionally from an attached reference image (openaiFileIdRefs). Videos take minutes: returns {id, status, poll_after_seconds}; then call waitForActionVideo.",
-      "inputSchema": {
-        "type": "object",
-        "properties": {
-          "prompt": {
-            "type": "string",
-            "maxLength": 10000,
-            "description": "What the video should show."
-          },
-          "model": {
-            "type": "string",
-            "description": "Video model (default sora-2)."
-          },
-          "seconds": {
-            "type": "string",
-            "enum": [
-              "4",
-              "8",
-              "12"
-            ],
-            "description": "Length in seconds."
-          },
-          "size": {
-            "type": "string",
-            "enum": [
-              "720x1280",
-              "1280x720",
-              "1024x1792",
-              "1792x1024"
-            ],
-            "description": "Resolution."
-          },
-          "openaiFileIdRefs": {
-            "type": "array",
-            "maxItems": 1,
-            "items": {
-              "type": "object",
-              "description": "A file the user gave the GPT (filled in by ChatGPT).",
-              "required": [
-                "download_link"
-              ],
-              "properties": {
-                "name": {
-                  "type": "string",
-                  "description": "File name."
-                },
-                "id": {
-                  "type": "string",
-                  "description": "ChatGPT's id of the file."
-                },
-                "mime_type": {
-                  "type": "string",
-                  "description": "MIME type ChatGPT guessed from the name."
-                },
-                "download_link": {
-                  "type": "string",
-                  "description": "Short-lived https link to the file's bytes."
-                }
-              }
-            },
-            "description": "Optional reference image the video starts from."
-          }
-        },
-        "required": [
-          "prompt"
-        ],
-        "additionalProperties": false
-      },
-      "annotations": {
-        "title": "Start generating a video",
-        "readOnlyHint": false,
-        "destructiveHint": true,
-        "idempotentHint": false,
-        "openWorldHint": true
-      }
-    },
-    "layout": {
-      "operationId": "createActionVideo",
-      "method": "post",
-      "path": "/v1/actions/videos",
-      "pathParams": [],
-      "queryParams": [],
-      "body": "properties",
-      "bodyRequired": true
-    }
-  },
-  {
-    "tool": {
-      "name": "getActionVideo",
-      "title": "Check a video job",
-      "description": "Returns a video job's status and progress and, once completed, a short-lived link to the video.",
-      "inputSchema": {
-        "type": "object",
-        "properties": {
-          "video_id": {
-            "type": "string",
-            "description": "The id returned by createActionVideo (video_...)."
-          }
-        },
-        "required": [
-          "video_id"
-        ],
-        "additionalProperties": false
-      },
-      "annotations": {
-        "title": "Check a video job",
-        "readOnlyHint": true,
-        "destructiveHint": false,
-        "idempotentHint": true,
-        "openWorldHint": true
-      }
-    },
-    "layout": {
-      "operationId": "getActionVideo",
-      "method": "get",
-      "path": "/v1/actions/videos/{video_id}",
-      "pathParams": [
-        "video_id"
-      ],
-      "queryParams": [],
-      "body": "none",
-      "bodyRequired": false
-    }
-  },
-  {
-    "tool": {
-      "name": "waitForActionVideo",
-      "title": "Wait for a video",
-      "description": "Waits up to timeout_seconds (max 40) for a video job; returns a short-lived link to the video when done, else its status, progress and poll_after_seconds. Call again to keep waiting.",
-      "inputSchema": {
-        "type": "object",
-        "properties": {
-          "video_id": {
-            "type": "string",
-            "description": "The id returned by createActionVideo (video_...)."
-          },
-          "timeout_seconds": {
-            "type": "integer",
-            "minimum": 1,
-            "maximum": 40,
-            "description": "How long to wait at most (default 30)."
-          }
-        },
-        "required": [
-          "video_id"
-        ],
-        "additionalProperties": false
-      },
-      "annotations": {
-        "title": "Wait for a video",
-        "readOnlyHint": false,
-        "destructiveHint": false,
-        "idempotentHint": false,
-        "openWorldHint": true
-      }
-    },
-    "layout": {
-      "operationId": "waitForActionVideo",
-      "method": "post",
-      "path": "/v1/actions/videos/{video_id}/wait",
-      "pathParams": [
-        "video_id"
-      ],
-      "queryParams": [],
-      "body": "properties",
-      "bodyRequired": false
     }
   },
   {

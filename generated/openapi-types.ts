@@ -66,6 +66,49 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/actions/conversations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start a stored conversation
+         * @description Starts a conversation OpenAI keeps, and returns its id. Pass that id as conversation to createActionResponse to continue it in later chats (the model sees every earlier turn); read it back with listActionConversationItems.
+         */
+        post: operations["createActionConversation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/actions/conversations/{conversation_id}/items": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The id returned by createActionConversation (conv_...). */
+                conversation_id: string;
+            };
+            cookie?: never;
+        };
+        /**
+         * Read a stored conversation
+         * @description Returns a conversation's messages (role and text), oldest first unless order is desc, a page at a time. Pass next_after from the answer as after to get the next page.
+         */
+        get: operations["listActionConversationItems"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/actions/images/generations": {
         parameters: {
             query?: never;
@@ -286,6 +329,96 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/relay/prices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The price table the relay costs usage with
+         * @description Every model's price per 1M tokens by kind of token (USD), where the prices were read and when, as the relay loaded them at start-up (the built-in table or PRICES_FILE). A model missing here gets no cost. Needs the admin key (RELAY_ADMIN_KEY).
+         */
+        get: operations["getRelayPrices"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/relay/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List relay keys
+         * @description Every relay key: those of RELAY_KEY (read-only: they change with the configuration) and those managed here, with their ids, labels, and when they were created, rotated, revoked and last used. Never a secret. Needs the admin key.
+         */
+        get: operations["listRelayKeys"];
+        put?: never;
+        /**
+         * Create a relay key
+         * @description Creates a managed relay key that works at once on every replica. The answer is the only time its secret (key) is shown: the relay keeps only a hash. Needs the admin key.
+         */
+        post: operations["createRelayKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/relay/keys/{key_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The key's id (key_... for managed keys). */
+                key_id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke a relay key
+         * @description Revokes a managed key: refused from then on by every replica (within a second), and the OAuth connections made with it end. Keys of RELAY_KEY are read-only (409). Needs the admin key.
+         */
+        delete: operations["revokeRelayKey"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/relay/keys/{key_id}/rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The key's id (key_...). */
+                key_id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate a relay key
+         * @description Gives a managed key a new secret under the same id and label (so its usage, limits and OAuth connections carry on). The old secret is refused at once, or after overlap_seconds. The answer is the only time the new secret is shown. Needs the admin key.
+         */
+        post: operations["rotateRelayKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/responses": {
         parameters: {
             query?: never;
@@ -293,7 +426,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * Responses WebSocket mode (upgrade)
+         * @description A WebSocket (`Upgrade: websocket`) for the Responses API's WebSocket mode: the caller sends `response.create` events and receives the same events a streamed response sends, several responses over one connection. The relay checks the relay key on the upgrade (`Authorization: Bearer`, `X-Relay-Key`, or the subprotocol `openai-insecure-api-key.<key>` for browsers), opens the same WebSocket to OpenAI with the server key, and passes frames both ways unchanged. A GET without the upgrade is answered 426.
+         */
+        get: operations["connectResponsesWebSocket"];
         put?: never;
         /**
          * Create a model response
@@ -1422,6 +1559,109 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/realtime": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Realtime session over WebSocket (upgrade)
+         * @description A Realtime API WebSocket (`Upgrade: websocket`): a speech-to-speech or text session with `?model=`, a transcription session with `?intent=transcription`, or a sideband connection to a WebRTC or SIP call with `?call_id=` (exactly one). Client and server events are JSON text frames; audio may also travel as binary frames. The relay checks the relay key on the upgrade (`Authorization: Bearer`, `X-Relay-Key`, or for browsers the subprotocol `openai-insecure-api-key.<key>`, which the relay removes before going upstream), connects to OpenAI with the server key, and passes frames, pings and close codes both ways. Usage in `response.done` (and transcription) events is recorded per response.
+         */
+        get: operations["connectRealtime"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/realtime/translations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Realtime translation session over WebSocket (upgrade)
+         * @description A realtime translation WebSocket (`Upgrade: websocket`): source audio in, translated audio and transcripts out, continuously. Keys, frames and close codes as for the Realtime WebSocket.
+         */
+        get: operations["connectRealtimeTranslation"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/audio/voices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create a custom voice
+         * @description Creates a custom voice from an audio sample and a consent recording uploaded before (custom voices are limited to eligible customers).
+         */
+        post: operations["createVoice"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/audio/voice_consents": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List voice consent recordings */
+        get: operations["listVoiceConsents"];
+        put?: never;
+        /**
+         * Upload a voice consent recording
+         * @description Uploads a consent recording that authorizes creating a custom voice.
+         */
+        post: operations["createVoiceConsent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/audio/voice_consents/{consent_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The consent recording ID. */
+                consent_id: string;
+            };
+            cookie?: never;
+        };
+        /** Retrieve a voice consent recording */
+        get: operations["getVoiceConsent"];
+        put?: never;
+        /** Update a voice consent recording (metadata only) */
+        post: operations["updateVoiceConsent"];
+        /** Delete a voice consent recording */
+        delete: operations["deleteVoiceConsent"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/realtime/client_secrets": {
         parameters: {
             query?: never;
@@ -1476,10 +1716,506 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/live/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Live session over WebSocket (upgrade)
+         * @description A Live API session WebSocket (`Upgrade: websocket`); the model is named in the first `session.start` event, not in the URL. Keys, frames and close codes as for the Realtime WebSocket; Responses usage the session delegates (`response.event`) is recorded per response.
+         */
+        get: operations["connectLiveSession"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/live/sessions/{session_id}/fork": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The stored Live session to fork. */
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        /**
+         * Fork a stored Live session over WebSocket (upgrade)
+         * @description A WebSocket that starts a new Live session from a stored one (`Upgrade: websocket`). Keys, frames and close codes as for the Realtime WebSocket.
+         */
+        get: operations["connectLiveSessionFork"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/live/sessions/{session_id}/attach": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The running Live session. */
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        /**
+         * Sideband control of a running Live session over WebSocket (upgrade)
+         * @description A trusted server's WebSocket to a Live session that a browser or phone call is in (`Upgrade: websocket`). Keys, frames and close codes as for the Realtime WebSocket.
+         */
+        get: operations["connectLiveSessionSideband"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/realtime/translations/client_secrets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create a Realtime translation client secret
+         * @description Creates an ephemeral client secret (and translation session config) for browser or mobile clients of the Realtime Translation API.
+         */
+        post: operations["create-realtime-translation-client-secret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/realtime/calls": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create a Realtime call over WebRTC
+         * @description Sends the caller's SDP offer (application/sdp, or multipart/form-data with `sdp` and a `session` config) and answers OpenAI's SDP answer; the call's id is in the Location header, for the call's control requests and a sideband WebSocket.
+         */
+        post: operations["create-realtime-call"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/realtime/calls/{call_id}/accept": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The call's id (from the realtime.call.incoming webhook). */
+                call_id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Accept an incoming SIP call
+         * @description Accepts an incoming SIP call and configures the realtime session that handles it.
+         */
+        post: operations["accept-realtime-call"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/realtime/calls/{call_id}/hangup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The call's id (the Location header of a created call, or the realtime.call.incoming webhook's). */
+                call_id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Hang up a Realtime call
+         * @description Ends an active Realtime call, whether it started over SIP or WebRTC.
+         */
+        post: operations["hangup-realtime-call"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/realtime/calls/{call_id}/refer": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The call's id (from the realtime.call.incoming webhook). */
+                call_id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Transfer a SIP call
+         * @description Transfers an active SIP call to a new destination with the SIP REFER verb.
+         */
+        post: operations["refer-realtime-call"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/realtime/calls/{call_id}/reject": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The call's id (from the realtime.call.incoming webhook). */
+                call_id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Decline an incoming SIP call
+         * @description Declines an incoming SIP call with a SIP status code (603 Decline when none is given).
+         */
+        post: operations["reject-realtime-call"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/chatkit/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create a ChatKit session
+         * @description Mints a ChatKit session and its client secret for one end user of a published Agent Builder workflow: the browser gets the secret, never the key. Send the header OpenAI-Beta: chatkit_beta=v1.
+         */
+        post: operations["CreateChatSessionMethod"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/chatkit/sessions/{session_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The ChatKit session ID (cksess_...). */
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel a ChatKit session
+         * @description Cancels an active ChatKit session, so its client secret can no longer be used.
+         */
+        post: operations["CancelChatSessionMethod"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/chatkit/threads": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List ChatKit threads */
+        get: operations["ListThreadsMethod"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/chatkit/threads/{thread_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The ChatKit thread ID (cthr_...). */
+                thread_id: string;
+            };
+            cookie?: never;
+        };
+        /** Retrieve a ChatKit thread */
+        get: operations["GetThreadMethod"];
+        put?: never;
+        post?: never;
+        /** Delete a ChatKit thread with its items and attachments */
+        delete: operations["DeleteThreadMethod"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/chatkit/threads/{thread_id}/items": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The ChatKit thread ID (cthr_...). */
+                thread_id: string;
+            };
+            cookie?: never;
+        };
+        /** List the items of a ChatKit thread */
+        get: operations["ListThreadItemsMethod"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/skills": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List the project's skills */
+        get: operations["ListSkills"];
+        put?: never;
+        /**
+         * Create a skill
+         * @description Uploads a skill's files (a SKILL.md and what it uses), as multipart files or a zip bundle.
+         */
+        post: operations["CreateSkill"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/skills/{skill_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The skill ID (skill_...). */
+                skill_id: string;
+            };
+            cookie?: never;
+        };
+        /** Retrieve a skill */
+        get: operations["GetSkill"];
+        put?: never;
+        /** Set a skill's default version */
+        post: operations["UpdateSkillDefaultVersion"];
+        /** Delete a skill */
+        delete: operations["DeleteSkill"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/skills/{skill_id}/content": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The skill ID (skill_...). */
+                skill_id: string;
+            };
+            cookie?: never;
+        };
+        /** Download a skill as a zip bundle */
+        get: operations["GetSkillContent"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/skills/{skill_id}/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The skill ID (skill_...). */
+                skill_id: string;
+            };
+            cookie?: never;
+        };
+        /** List a skill's versions */
+        get: operations["ListSkillVersions"];
+        put?: never;
+        /**
+         * Create a skill version
+         * @description Uploads an immutable new version of a skill (files or a zip bundle); `default` makes it the skill's default.
+         */
+        post: operations["CreateSkillVersion"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/skills/{skill_id}/versions/{version}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The skill ID (skill_...). */
+                skill_id: string;
+                /** @description The version number. */
+                version: string;
+            };
+            cookie?: never;
+        };
+        /** Retrieve a skill version */
+        get: operations["GetSkillVersion"];
+        put?: never;
+        post?: never;
+        /** Delete a skill version */
+        delete: operations["DeleteSkillVersion"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/skills/{skill_id}/versions/{version}/content": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The skill ID (skill_...). */
+                skill_id: string;
+                /** @description The version number. */
+                version: string;
+            };
+            cookie?: never;
+        };
+        /** Download a skill version as a zip bundle */
+        get: operations["GetSkillVersionContent"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description The price table in force. Prices are US dollars per 1M tokens (per_tokens), at the Standard processing tier. */
+        RelayPrices: {
+            /** @enum {string} */
+            object: "relay.prices";
+            /**
+             * @description Which table was loaded.
+             * @enum {string}
+             */
+            from: "built-in" | "PRICES_FILE";
+            about?: string;
+            /**
+             * Format: uri
+             * @description Where the prices were read.
+             */
+            source: string;
+            /**
+             * Format: date
+             * @description When they were read.
+             */
+            retrieved: string;
+            /** @enum {string} */
+            currency: "USD";
+            /** @enum {integer} */
+            per_tokens: 1000000;
+            /** @description Price multipliers by the service tier an answer reports (default: 1); a tier without one leaves a call unpriced. */
+            service_tiers: {
+                [key: string]: number;
+            };
+            /** @description By model name; a dated snapshot without its own entry costs what its model costs. */
+            models: {
+                [key: string]: components["schemas"]["RelayModelPrices"];
+            };
+        };
+        RelayModelPrices: {
+            /** @description Uncached text input. */
+            input: number;
+            /** @description Input read from the prompt cache (absent: billed as input). */
+            cached_input?: number;
+            /** @description Input written to the prompt cache (absent: billed as input). */
+            cache_write?: number;
+            /** @description Text output (reasoning included). */
+            output?: number;
+            audio_input?: number;
+            cached_audio_input?: number;
+            audio_output?: number;
+            /** @description Absent: image input is billed as text input. */
+            image_input?: number;
+            cached_image_input?: number;
+            image_output?: number;
+            /** @description A call with more input tokens than this is priced higher, whole. */
+            long_context?: {
+                above_input_tokens: number;
+                /** @description Multiplier of the input prices. */
+                input: number;
+                /** @description Multiplier of the output prices. */
+                output: number;
+            };
+            /** @description This model's own tier multipliers. */
+            service_tiers?: {
+                [key: string]: number;
+            };
+            /** Format: uri */
+            source?: string;
+            note?: string;
+        };
         /** @description A file the user gave the GPT (filled in by ChatGPT). */
         OpenAIFileIdRef: {
             /** @description File name. */
@@ -1498,10 +2234,14 @@ export interface components {
             model?: string;
             /** @description System instructions for the model. */
             instructions?: string;
-            /** @description Continue the conversation of an earlier answer (its id). */
+            /** @description Continue from an earlier answer (its id). Not with conversation. */
             previous_response_id?: string;
+            /** @description A stored conversation's id (conv_..., from createActionConversation): the model sees its earlier turns and this turn is added to it. */
+            conversation?: string;
             /** @description Let the model search the web. */
             web_search?: boolean;
+            /** @description Let the model search the files of these vector stores (file search) to answer, and cite them. */
+            vector_store_ids?: string[];
             /** @description How long to wait for the answer before returning its status (default 30). */
             wait_seconds?: number;
         };
@@ -1527,10 +2267,35 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        ActionConversationCreateRequest: {
+            /** @description A title to find the conversation by (kept in its metadata). */
+            title?: string;
+        };
+        ActionConversation: {
+            /** @description The conversation's id (conv_...): pass it as conversation to createActionResponse. */
+            id: string;
+            title?: string;
+            /** @description Unix seconds. */
+            created_at?: number;
+        };
+        ActionConversationItems: {
+            data: {
+                id?: string;
+                /** @description user, assistant, system or developer; for other items (tool calls), their type. */
+                role?: string;
+                /** @description The message's text. */
+                text?: string;
+            }[];
+            has_more: boolean;
+            /** @description Pass as after for the next page. */
+            next_after?: string;
+            /** @description True when text was cut to fit an action answer. */
+            truncated?: boolean;
+        };
         ActionImageGenerationRequest: {
             /** @description What to draw. */
             prompt: string;
-            /** @description Image model (default gpt-image-1). */
+            /** @description Image model; the relay's default image model when left out. */
             model?: string;
             /** @description How many images (default 1). */
             n?: number;
@@ -1562,7 +2327,7 @@ export interface components {
             openaiFileIdRefs: components["schemas"]["OpenAIFileIdRef"][];
             /** @description Index in openaiFileIdRefs of a PNG mask whose transparent areas mark where to edit. */
             mask_index?: number;
-            /** @description Image model (default gpt-image-1). */
+            /** @description Image model; the relay's default image model when left out. */
             model?: string;
             /** @description How many results (default 1). */
             n?: number;
@@ -1741,6 +2506,65 @@ export interface components {
             payload?: {
                 [key: string]: unknown;
             };
+        };
+        CreateRelayKeyRequest: {
+            /** @description Names the caller in logs, metrics, limits (RATE_LIMITS) and usage: letters, digits, _, . and -, starting with a letter or digit; unique among live keys and RELAY_KEY's labels. */
+            label: string;
+        };
+        RotateRelayKeyRequest: {
+            /** @description How long the old secret keeps working (default 0: refused at once; at most 7 days). */
+            overlap_seconds?: number;
+        };
+        RelayKey: {
+            /** @enum {string} */
+            object: "relay.key";
+            /** @description Stable across rotations: key_... (managed) or cfg_... (RELAY_KEY). */
+            id: string;
+            label: string;
+            /**
+             * @description managed: made through this API or /admin; relay_key: from RELAY_KEY (read-only).
+             * @enum {string}
+             */
+            source: "managed" | "relay_key";
+            read_only: boolean;
+            /** @enum {string} */
+            status: "active" | "revoked";
+            /** @description Unix seconds (null for RELAY_KEY keys). */
+            created_at?: number | null;
+            /** @description Unix seconds of the last rotation. */
+            rotated_at?: number | null;
+            /** @description Unix seconds. */
+            revoked_at?: number | null;
+            /** @description Unix seconds of the last request with this key, on any replica (written every few seconds). */
+            last_used_at?: number | null;
+        };
+        RelayKeyList: {
+            /** @enum {string} */
+            object: "list";
+            data: components["schemas"]["RelayKey"][];
+        };
+        IssuedRelayKey: {
+            /** @enum {string} */
+            object: "relay.key";
+            id: string;
+            label: string;
+            /** @description The secret: send it as Authorization: Bearer <key>. Shown only in this answer. */
+            key: string;
+            /** @description Unix seconds. */
+            created_at: number;
+            /** @description Unix seconds. */
+            rotated_at?: number | null;
+            /** @description After a rotation with an overlap: until when the previous secret still works (Unix seconds). */
+            previous_key_expires_at?: number | null;
+        };
+        RevokedRelayKey: {
+            /** @enum {string} */
+            object: "relay.key.deleted";
+            id: string;
+            label?: string;
+            deleted: boolean;
+            /** @description Unix seconds. */
+            revoked_at?: number;
         };
         /** @description Error envelope, same shape as OpenAI errors. */
         Error: {
@@ -2186,6 +3010,11 @@ export interface components {
             object: "model";
             created?: number;
             owned_by?: string;
+            /**
+             * Format: date
+             * @description When OpenAI shuts the model down (YYYY-MM-DD), or null if not announced.
+             */
+            shutdown_date?: string | null;
         } & {
             [key: string]: unknown;
         };
@@ -3336,6 +4165,310 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /** @description Body of POST /v1/realtime/translations/client_secrets. */
+        RealtimeTranslationClientSecretRequest: {
+            expires_after?: {
+                /**
+                 * @default created_at
+                 * @enum {string}
+                 */
+                anchor?: "created_at";
+                /** @default 600 */
+                seconds?: number;
+            } & {
+                [key: string]: unknown;
+            };
+            /** @description The translation session config. */
+            session: {
+                model: string;
+                /** @description Input transcription and noise reduction; output.language: the language to translate into. */
+                audio?: {
+                    [key: string]: unknown;
+                };
+            } & {
+                [key: string]: unknown;
+            };
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description An ephemeral client secret with its translation session. */
+        RealtimeTranslationClientSecret: {
+            /** @description The ephemeral key. */
+            value: string;
+            expires_at: number;
+            session: {
+                id?: string;
+                model?: string;
+            } & {
+                [key: string]: unknown;
+            };
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description Multipart body of POST /v1/realtime/calls: the SDP offer and, optionally, the session config. */
+        RealtimeCallCreateRequest: {
+            /** @description The WebRTC SDP offer. */
+            sdp: string;
+            /** @description The realtime session config (as for client secrets). */
+            session?: {
+                [key: string]: unknown;
+            };
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description Body of POST /v1/realtime/calls/{call_id}/accept (the realtime session config). */
+        RealtimeCallAcceptRequest: {
+            /** @enum {string} */
+            type: "realtime";
+            model?: string;
+            instructions?: string;
+            audio?: {
+                [key: string]: unknown;
+            };
+            tools?: {
+                [key: string]: unknown;
+            }[];
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description Body of POST /v1/realtime/calls/{call_id}/refer. */
+        RealtimeCallReferRequest: {
+            /** @description Where to transfer the call (tel: or sip: URI). */
+            target_uri: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description Body of POST /v1/realtime/calls/{call_id}/reject. */
+        RealtimeCallRejectRequest: {
+            /** @description SIP status code to answer with (default 603). */
+            status_code?: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description Multipart body of POST /v1/audio/voices. */
+        CreateVoiceRequest: {
+            name: string;
+            /**
+             * Format: binary
+             * @description The voice sample.
+             */
+            audio_sample: string;
+            /** @description The consent recording ID. */
+            consent: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description A custom voice. */
+        Voice: {
+            /** @enum {string} */
+            object: "audio.voice";
+            id: string;
+            name: string;
+            created_at: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description Multipart body of POST /v1/audio/voice_consents. */
+        CreateVoiceConsentRequest: {
+            name: string;
+            /**
+             * Format: binary
+             * @description The consent recording.
+             */
+            recording: string;
+            language: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description Body of POST /v1/audio/voice_consents/{consent_id}. */
+        UpdateVoiceConsentRequest: {
+            name: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description A voice consent recording's metadata. */
+        VoiceConsent: {
+            /** @enum {string} */
+            object: "audio.voice_consent";
+            id: string;
+            name: string;
+            language: string;
+            created_at: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description A page of voice consent recordings. */
+        VoiceConsentList: {
+            /** @enum {string} */
+            object: "list";
+            data: components["schemas"]["VoiceConsent"][];
+            first_id?: string | null;
+            last_id?: string | null;
+            has_more: boolean;
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description Body of POST /v1/chatkit/sessions. */
+        CreateChatKitSessionRequest: {
+            /** @description The published workflow the session runs. */
+            workflow: {
+                /** @description The workflow ID (wf_...). */
+                id: string;
+                /** @description A version of the workflow (default the published one). */
+                version?: string;
+                /** @description Values for the workflow's state variables. */
+                state_variables?: {
+                    [key: string]: unknown;
+                };
+            } & {
+                [key: string]: unknown;
+            };
+            /** @description Who the session is for (your id for the end user). */
+            user: string;
+            expires_after?: {
+                [key: string]: unknown;
+            };
+            rate_limits?: {
+                [key: string]: unknown;
+            };
+            chatkit_configuration?: {
+                [key: string]: unknown;
+            };
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description A ChatKit session and the client secret a browser uses for it. */
+        ChatKitSession: {
+            id: string;
+            /** @enum {string} */
+            object: "chatkit.session";
+            expires_at: number;
+            client_secret: string;
+            workflow: {
+                id?: string;
+            } & {
+                [key: string]: unknown;
+            };
+            user: string;
+            /** @enum {string} */
+            status: "active" | "expired" | "cancelled";
+            max_requests_per_1_minute?: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description A ChatKit thread. */
+        ChatKitThread: {
+            id: string;
+            /** @enum {string} */
+            object: "chatkit.thread";
+            created_at: number;
+            title?: string | null;
+            status: {
+                type?: string;
+            } & {
+                [key: string]: unknown;
+            };
+            user: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description A page of ChatKit threads. */
+        ChatKitThreadList: {
+            /** @enum {string} */
+            object: "list";
+            data: components["schemas"]["ChatKitThread"][];
+            first_id?: string | null;
+            last_id?: string | null;
+            has_more: boolean;
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description A page of a ChatKit thread's items (messages, widgets, tool calls, tasks). */
+        ChatKitThreadItemList: {
+            /** @enum {string} */
+            object: "list";
+            data: ({
+                id?: string;
+                type?: string;
+            } & {
+                [key: string]: unknown;
+            })[];
+            first_id?: string | null;
+            last_id?: string | null;
+            has_more: boolean;
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description Body of POST /v1/skills. */
+        CreateSkillRequest: {
+            /** @description The skill's files (a SKILL.md at the root) or one zip bundle. */
+            files: string[] | string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description Body of POST /v1/skills/{skill_id}/versions. */
+        CreateSkillVersionRequest: {
+            /** @description The version's files (a SKILL.md at the root) or one zip bundle. */
+            files: string[] | string;
+            /** @description Make this version the skill's default. */
+            default?: boolean;
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description Body of POST /v1/skills/{skill_id}. */
+        SetDefaultSkillVersionRequest: {
+            default_version: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description A skill. */
+        Skill: {
+            id: string;
+            /** @enum {string} */
+            object: "skill";
+            name: string;
+            description?: string;
+            created_at: number;
+            default_version: string;
+            latest_version: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description A page of skills. */
+        SkillList: {
+            /** @enum {string} */
+            object: "list";
+            data: components["schemas"]["Skill"][];
+            first_id?: string | null;
+            last_id?: string | null;
+            has_more: boolean;
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description A version of a skill. */
+        SkillVersion: {
+            /** @enum {string} */
+            object: "skill.version";
+            id: string;
+            skill_id: string;
+            version: string;
+            name?: string;
+            description?: string;
+            created_at: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description A page of a skill's versions. */
+        SkillVersionList: {
+            /** @enum {string} */
+            object: "list";
+            data: components["schemas"]["SkillVersion"][];
+            first_id?: string | null;
+            last_id?: string | null;
+            has_more: boolean;
+        } & {
+            [key: string]: unknown;
+        };
     };
     responses: never;
     parameters: never;
@@ -3433,6 +4566,78 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ActionResponseResult"];
+                };
+            };
+            /** @description Error. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    createActionConversation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ActionConversationCreateRequest"];
+            };
+        };
+        responses: {
+            /** @description The new conversation. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ActionConversation"];
+                };
+            };
+            /** @description Error. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listActionConversationItems: {
+        parameters: {
+            query?: {
+                /** @description Messages per page. */
+                limit?: number;
+                /** @description Oldest first (asc) or newest first (desc). */
+                order?: "asc" | "desc";
+                /** @description The next_after cursor of the previous page. */
+                after?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The id returned by createActionConversation (conv_...). */
+                conversation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of the conversation. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ActionConversationItems"];
                 };
             };
             /** @description Error. */
@@ -3843,6 +5048,183 @@ export interface operations {
                 };
             };
             /** @description Error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getRelayPrices: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The price table in force. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RelayPrices"];
+                };
+            };
+        };
+    };
+    listRelayKeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The keys. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RelayKeyList"];
+                };
+            };
+            /** @description Error. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    createRelayKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateRelayKeyRequest"];
+            };
+        };
+        responses: {
+            /** @description The new key with its secret. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IssuedRelayKey"];
+                };
+            };
+            /** @description Error. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    revokeRelayKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The key's id (key_... for managed keys). */
+                key_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The key was revoked. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RevokedRelayKey"];
+                };
+            };
+            /** @description Error. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    rotateRelayKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The key's id (key_...). */
+                key_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RotateRelayKeyRequest"];
+            };
+        };
+        responses: {
+            /** @description The key with its new secret. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IssuedRelayKey"];
+                };
+            };
+            /** @description Error. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    connectResponsesWebSocket: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Switching Protocols: the WebSocket is open; events are JSON text frames. */
+            101: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Error (the upgrade was refused: 401 bad key, 403 origin, 429 limit, or OpenAI's own refusal). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -6625,6 +8007,270 @@ export interface operations {
             };
         };
     };
+    connectRealtime: {
+        parameters: {
+            query?: {
+                /** @description The Realtime model, e.g. gpt-realtime. */
+                model?: string;
+                /** @description A transcription-only session. */
+                intent?: "transcription";
+                /** @description Attach to an existing call (sideband control). */
+                call_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Switching Protocols: the WebSocket is open. */
+            101: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Error (the upgrade was refused: 401 bad key, 403 origin, 429 limit, or OpenAI's own refusal). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    connectRealtimeTranslation: {
+        parameters: {
+            query: {
+                /** @description The translation model. */
+                model: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Switching Protocols: the WebSocket is open. */
+            101: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Error (the upgrade was refused: 401 bad key, 403 origin, 429 limit, or OpenAI's own refusal). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    createVoice: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["CreateVoiceRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Voice"];
+                };
+            };
+            /** @description Error. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listVoiceConsents: {
+        parameters: {
+            query?: {
+                /** @description Cursor: return items after this ID. */
+                after?: string;
+                /** @description Maximum number of items to return (1-100). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VoiceConsentList"];
+                };
+            };
+            /** @description Error. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    createVoiceConsent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["CreateVoiceConsentRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VoiceConsent"];
+                };
+            };
+            /** @description Error. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getVoiceConsent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The consent recording ID. */
+                consent_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VoiceConsent"];
+                };
+            };
+            /** @description Error. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    updateVoiceConsent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The consent recording ID. */
+                consent_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateVoiceConsentRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VoiceConsent"];
+                };
+            };
+            /** @description Error. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deleteVoiceConsent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The consent recording ID. */
+                consent_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeletedObject"];
+                };
+            };
+            /** @description Error. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     "create-realtime-client-secret": {
         parameters: {
             query?: never;
@@ -6711,6 +8357,886 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RealtimeTranscriptionSession"];
+                };
+            };
+            /** @description Error. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    connectLiveSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Switching Protocols: the WebSocket is open. */
+            101: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Error (the upgrade was refused: 401 bad key, 403 origin, 429 limit, or OpenAI's own refusal). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    connectLiveSessionFork: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The stored Live session to fork. */
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Switching Protocols: the WebSocket is open. */
+            101: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Error (the upgrade was refused: 401 bad key, 403 origin, 429 limit, or OpenAI's own refusal). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    connectLiveSessionSideband: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The running Live session. */
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Switching Protocols: the WebSocket is open. */
+            101: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Error (the upgrade was refused: 401 bad key, 403 origin, 429 limit, or OpenAI's own refusal). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "create-realtime-translation-client-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RealtimeTranslationClientSecretRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RealtimeTranslationClientSecret"];
+                };
+            };
+            /** @description Error. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "create-realtime-call": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["RealtimeCallCreateRequest"];
+                "application/sdp": string;
+            };
+        };
+        responses: {
+            /** @description The call was created; the body is the SDP answer. */
+            201: {
+                headers: {
+                    /** @description Relative URL of the call (/v1/realtime/calls/{call_id}). */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/sdp": string;
+                };
+            };
+            /** @description Error. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "accept-realtime-call": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The call's id (from the realtime.call.incoming webhook). */
+                call_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RealtimeCallAcceptRequest"];
+            };
+        };
+        responses: {
+            /** @description The call was accepted. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Error. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "hangup-realtime-call": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The call's id (the Location header of a created call, or the realtime.call.incoming webhook's). */
+                call_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The hangup was started. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Error. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "refer-realtime-call": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The call's id (from the realtime.call.incoming webhook). */
+                call_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RealtimeCallReferRequest"];
+            };
+        };
+        responses: {
+            /** @description The call was referred. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Error. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "reject-realtime-call": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The call's id (from the realtime.call.incoming webhook). */
+                call_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RealtimeCallRejectRequest"];
+            };
+        };
+        responses: {
+            /** @description The call was rejected. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Error. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    CreateChatSessionMethod: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["CreateChatKitSessionRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChatKitSession"];
+                };
+            };
+            /** @description Error. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    CancelChatSessionMethod: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The ChatKit session ID (cksess_...). */
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChatKitSession"];
+                };
+            };
+            /** @description Error. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    ListThreadsMethod: {
+        parameters: {
+            query?: {
+                /** @description Maximum number of threads to return (default 20). */
+                limit?: number;
+                /** @description Sort order by creation time (default desc). */
+                order?: "asc" | "desc";
+                /** @description Cursor: return threads after this ID. */
+                after?: string;
+                /** @description Cursor: return threads before this ID. */
+                before?: string;
+                /** @description Only the threads of this user. */
+                user?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChatKitThreadList"];
+                };
+            };
+            /** @description Error. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    GetThreadMethod: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The ChatKit thread ID (cthr_...). */
+                thread_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChatKitThread"];
+                };
+            };
+            /** @description Error. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    DeleteThreadMethod: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The ChatKit thread ID (cthr_...). */
+                thread_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeletedObject"];
+                };
+            };
+            /** @description Error. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    ListThreadItemsMethod: {
+        parameters: {
+            query?: {
+                /** @description Maximum number of items to return (default 20). */
+                limit?: number;
+                /** @description Sort order by creation time (default desc). */
+                order?: "asc" | "desc";
+                /** @description Cursor: return items after this ID. */
+                after?: string;
+                /** @description Cursor: return items before this ID. */
+                before?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The ChatKit thread ID (cthr_...). */
+                thread_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChatKitThreadItemList"];
+                };
+            };
+            /** @description Error. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    ListSkills: {
+        parameters: {
+            query?: {
+                /** @description Maximum number of items to return. */
+                limit?: number;
+                /** @description Sort order by creation time. */
+                order?: "asc" | "desc";
+                /** @description Cursor: return items after this ID. */
+                after?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SkillList"];
+                };
+            };
+            /** @description Error. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    CreateSkill: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "multipart/form-data": components["schemas"]["CreateSkillRequest"];
+                "application/json": components["schemas"]["CreateSkillRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Skill"];
+                };
+            };
+            /** @description Error. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    GetSkill: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The skill ID (skill_...). */
+                skill_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Skill"];
+                };
+            };
+            /** @description Error. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    UpdateSkillDefaultVersion: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The skill ID (skill_...). */
+                skill_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["SetDefaultSkillVersionRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Skill"];
+                };
+            };
+            /** @description Error. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    DeleteSkill: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The skill ID (skill_...). */
+                skill_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeletedObject"];
+                };
+            };
+            /** @description Error. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    GetSkillContent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The skill ID (skill_...). */
+                skill_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The zip bundle. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": string;
+                    "application/json": string;
+                };
+            };
+            /** @description Error. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    ListSkillVersions: {
+        parameters: {
+            query?: {
+                /** @description Maximum number of items to return. */
+                limit?: number;
+                /** @description Sort order by creation time. */
+                order?: "asc" | "desc";
+                /** @description Cursor: return items after this version ID. */
+                after?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The skill ID (skill_...). */
+                skill_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SkillVersionList"];
+                };
+            };
+            /** @description Error. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    CreateSkillVersion: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The skill ID (skill_...). */
+                skill_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "multipart/form-data": components["schemas"]["CreateSkillVersionRequest"];
+                "application/json": components["schemas"]["CreateSkillVersionRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SkillVersion"];
+                };
+            };
+            /** @description Error. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    GetSkillVersion: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The skill ID (skill_...). */
+                skill_id: string;
+                /** @description The version number. */
+                version: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SkillVersion"];
+                };
+            };
+            /** @description Error. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    DeleteSkillVersion: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The skill ID (skill_...). */
+                skill_id: string;
+                /** @description The version number. */
+                version: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeletedObject"];
+                };
+            };
+            /** @description Error. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    GetSkillVersionContent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The skill ID (skill_...). */
+                skill_id: string;
+                /** @description The version number. */
+                version: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The zip bundle. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": string;
+                    "application/json": string;
                 };
             };
             /** @description Error. */

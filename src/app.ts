@@ -2,6 +2,7 @@ import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { HTTPException } from 'hono/http-exception';
 import { matchOperation, methodsForPath } from '../generated/matcher.ts';
+import { matchWebSocket } from '../generated/websockets.ts';
 import type { RelayConfig } from './config.ts';
 import { corsPolicy } from './core/cors.ts';
 import type { RelayEnv } from './core/env.ts';
@@ -9,30 +10,42 @@ import { errorResponse, RelayError } from './core/errors.ts';
 import type { Forwarder } from './upstream/forward/index.ts';
 import type { Logger } from './core/logger.ts';
 import type { Gate } from './core/gate.ts';
-import { createHostGuard, hostGuardApplies } from './core/host-guard.ts';
+import { createHostGuard, hostGuardApplies, hostGuardChecksOrigin } from './core/host-guard.ts';
 import { relayAuth } from './core/relay-auth.ts';
 import { nextRequestId } from './core/request-id.ts';
 import { refuseMalformedRequest } from './core/request-guard.ts';
+import type { OAuth } from './auth/oauth/index.ts';
+import { MCP_PATH } from './auth/oauth/metadata.ts';
 import type { Ops } from './ops/index.ts';
 import { ADMIN_PATHS, registerAdminRoutes } from './routes/admin.ts';
+import { isKeysPath, registerKeyRoutes } from './routes/keys.ts';
+import { isAdminPagePath, registerAdminPage } from './routes/admin-page.ts';
+import type { RelayKeys } from './auth/managed-keys/index.ts';
 import type { ActionServices } from './actions/context.ts';
 import { BLOB_ROUTE_PREFIX } from './actions/blob-links.ts';
 import { registerActionRoutes } from './routes/actions.ts';
 import { registerMcpRoutes } from './routes/mcp.ts';
+import { registerOAuthRoutes } from './routes/oauth.ts';
+import { registerOAuthAuthorizeRoutes } from './routes/oauth-authorize.ts';
 import { registerBlobRoutes } from './routes/blobs.ts';
 import { DOCUMENT_PATHS, registerDocumentRoutes } from './routes/documents.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerOpenAIRoutes } from './routes/openai.ts';
 import { registerProxyRoute } from './routes/proxy.ts';
+import { registerRetiredRoutes } from './routes/retired.ts';
 
 /** Paths anyone may call without a relay key (they reveal nothing secret). */
 const PUBLIC_PATHS = new Set(['/health', '/v1/health', ...DOCUMENT_PATHS]);
 /**
  * Signed blob links carry their own proof (an HMAC), checked by the blob route: ChatGPT fetches them keyless.
- * Discovery documents under /.well-known/ are public by definition (RFC 8615): clients probe them (OAuth
- * metadata after a 401) before they hold any credential, so an unknown one is a 404, never a 401.
+ * OAuth discovery and endpoints are how a client gets a credential, so they need none (an unknown
+ * /.well-known/ path is then a plain 404). The admin page checks its own sign-in session.
  */
-const isPublicPath = (path: string) => PUBLIC_PATHS.has(path) || path.startsWith(BLOB_ROUTE_PREFIX) || path.startsWith('/.well-known/');
+const isPublicPath = (path: string) =>
+  PUBLIC_PATHS.has(path) || path.startsWith(BLOB_ROUTE_PREFIX) || path.startsWith('/.well-known/') || path.startsWith('/oauth/') || isAdminPagePath(path);
+
+/** HEAD is GET without the body, answered where the relay itself answers GET (never upstream). */
+const answersHead = (path: string) => isPublicPath(path) || ADMIN_PATHS.has(path);
 
 export interface AppDeps {
   forwarder: Forwarder;
@@ -40,6 +53,10 @@ export interface AppDeps {
   gate: Gate;
   logger: Logger;
   actions: ActionServices;
+  /** The OAuth authorization server for /mcp; undefined when it is off. */
+  oauth?: OAuth;
+  /** Relay keys and, with RELAY_ADMIN_KEY, their admin operations. */
+  keys?: RelayKeys;
 }
 
 export function createApp(config: RelayConfig, deps: AppDeps) {
@@ -65,7 +82,7 @@ export function createApp(config: RelayConfig, deps: AppDeps) {
     c.set('requestId', nextRequestId());
     const { incoming } = c.env;
     const refusal =
-      refuseMalformedRequest(incoming, config.maxUrlBytes) ?? (hostGuard && hostGuardApplies(c.req.path) ? hostGuard.refuse(incoming.headers) : undefined);
+      refuseMalformedRequest(incoming, config.maxUrlBytes, answersHead) ?? (hostGuard && hostGuardApplies(c.req.path) ? hostGuard.refuse(incoming.headers, hostGuardChecksOrigin(c.req.path)) : undefined);
     const origin = incoming.headers.origin;
     if (refusal) {
       c.res = errorResponse(refusal, c.get('requestId'));
@@ -110,10 +127,18 @@ export function createApp(config: RelayConfig, deps: AppDeps) {
   registerHealthRoutes(app);
   registerDocumentRoutes(app, config);
   registerBlobRoutes(app, deps.actions.blobs, deps.actions.links);
+  if (deps.oauth) {
+    registerOAuthRoutes(app, deps.oauth);
+    registerOAuthAuthorizeRoutes(app, deps.oauth, deps.logger);
+  }
 
-  app.use(relayAuth(deps.gate, { isPublic: isPublicPath, isAdmin: (path) => ADMIN_PATHS.has(path) }));
+  registerAdminPage(app, { config, ops: deps.ops, admin: deps.keys?.admin, logger: deps.logger });
+
+  app.use(relayAuth(deps.gate, { isPublic: isPublicPath, isAdmin: (path) => ADMIN_PATHS.has(path) || isKeysPath(path), isMcp: (path) => path === MCP_PATH }));
   registerAdminRoutes(app, deps.ops, { metricsOnMainPort: config.ops.metricsPort === undefined });
+  if (deps.keys?.admin) registerKeyRoutes(app, deps.keys.admin);
 
+  registerRetiredRoutes(app);
   registerProxyRoute(app, config, deps.forwarder);
   registerActionRoutes(app, deps.actions);
   registerMcpRoutes(app, deps.actions);
@@ -121,7 +146,9 @@ export function createApp(config: RelayConfig, deps: AppDeps) {
 
   app.notFound((c) => {
     const methods = methodsForPath(c.req.path);
-    const err = methods.length
+    const err = c.req.method === 'GET' && matchWebSocket(c.req.path)
+      ? new RelayError(426, `${c.req.path} is a WebSocket endpoint: open it with Upgrade: websocket.`, { code: 'websocket_required', headers: { upgrade: 'websocket' } })
+      : methods.length
       ? new RelayError(405, `Method ${c.req.method} is not allowed on ${c.req.path}; use ${methods.join(' or ')}.`, {
           code: 'method_not_allowed',
           headers: { allow: methods.join(', ') },

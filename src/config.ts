@@ -2,7 +2,10 @@ import { hkdfSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
 import type { RetryPolicy } from './upstream/retry.ts';
+import { DEFAULT_REDIRECT_HOSTS, parseRedirectRules, RedirectRulesError, type RedirectRule } from './auth/oauth/redirect-uris.ts';
+import { exampleKeyProblems } from './ops/example-keys.ts';
 import { KeyConfigError, MIN_RELAY_KEY_LENGTH, parseLimitOverrides, parseRelayKeys, type LabelPolicy, type NamedRelayKey } from './ops/keys.ts';
+import { loadPriceBook, PriceTableError } from './ops/prices.ts';
 
 
 /**
@@ -11,6 +14,17 @@ import { KeyConfigError, MIN_RELAY_KEY_LENGTH, parseLimitOverrides, parseRelayKe
  */
 
 const MB = 1024 * 1024;
+
+/**
+ * The models the action operations use when a caller names none: the replacements OpenAI's deprecations
+ * page (https://developers.openai.com/api/docs/deprecations) names for gpt-5-mini (shutting down on 2026-12-11)
+ * and the GPT Image 1 family (gpt-image-1 shut down 2026-10-23, gpt-image-1.5 and -1-mini 2026-12-01).
+ * src/ops/model-check.ts warns when a configured one is going; an action then suggests these.
+ */
+export const ACTION_MODEL_DEFAULTS = {
+  ACTION_DEFAULT_MODEL: 'gpt-6.1-terra',
+  ACTION_IMAGE_MODEL: 'gpt-image-2.6-sunburst',
+} as const;
 
 const commaList = (value: string | undefined): string[] =>
   (value ?? '')
@@ -67,7 +81,7 @@ const urlWithScheme = (name: string, schemes: string[]) =>
 const blankAsUnset = <T extends z.ZodType>(schema: T) => z.preprocess((raw) => (typeof raw === 'string' && raw.trim() === '' ? undefined : raw), schema.optional());
 
 /** Labels the relay uses in its own records: admin requests, and requests with no valid key. */
-const RESERVED_LABELS = new Set(['admin', 'anonymous']);
+export const RESERVED_LABELS: ReadonlySet<string> = new Set(['admin', 'anonymous']);
 
 const envSchema = z
   .object({
@@ -111,6 +125,8 @@ const envSchema = z
     UPSTREAM_MAX_SOCKETS: positiveInt('UPSTREAM_MAX_SOCKETS', 4096),
     UPSTREAM_QUEUE_MAX: intInRange('UPSTREAM_QUEUE_MAX', 256, 0, 1_000_000, '0 (no waiting)'),
     ALLOWED_HOSTS: z.string().optional(),
+    WS_MAX_MESSAGE_BYTES: positiveInt('WS_MAX_MESSAGE_BYTES', 16 * MB),
+    WS_IDLE_TIMEOUT_MS: positiveInt('WS_IDLE_TIMEOUT_MS', 300_000),
     ACTION_FILE_HOSTS: z.string().default('files.oaiusercontent.com,*.oaiusercontent.com'),
     ACTION_FILE_MAX_BYTES: positiveInt('ACTION_FILE_MAX_BYTES', 50 * MB),
     ACTION_FILE_TIMEOUT_MS: positiveInt('ACTION_FILE_TIMEOUT_MS', 20_000),
@@ -119,9 +135,9 @@ const envSchema = z
       (ms) => ms <= 44_000,
       'ACTION_DEADLINE_MS must be at most 44000: ChatGPT gives an action 45 s in all.',
     ),
-    ACTION_DEFAULT_MODEL: z.string().trim().default('gpt-5-mini'),
-    ACTION_IMAGE_MODEL: z.string().trim().default('gpt-image-1'),
-    ACTION_VIDEO_MODEL: z.string().trim().default('sora-2'),
+    ACTION_DEFAULT_MODEL: z.string().trim().min(1).default(ACTION_MODEL_DEFAULTS.ACTION_DEFAULT_MODEL),
+    ACTION_IMAGE_MODEL: z.string().trim().min(1).default(ACTION_MODEL_DEFAULTS.ACTION_IMAGE_MODEL),
+    MODEL_CHECK_HOURS: intInRange('MODEL_CHECK_HOURS', 24, 0, 24 * 7, '0 (off)'),
     BLOB_DIR: z.string().trim().default('data/blobs'),
     BLOB_TTL_MS: positiveInt('BLOB_TTL_MS', 60 * 60 * 1000),
     BLOB_QUOTA_BYTES: positiveInt('BLOB_QUOTA_BYTES', 2048 * MB),
@@ -146,11 +162,16 @@ const envSchema = z
     PRIVACY_POLICY_TEXT: z.string().optional(),
     RELAY_ADMIN_KEY: z.string().optional(),
     RATE_LIMITS: z.string().optional(),
+    PRICES_FILE: blankAsUnset(z.string().trim()),
     REDIS_URL: urlWithScheme('REDIS_URL', ['redis:', 'rediss:']).optional(),
     RATE_LIMIT_FAIL_MODE: z.enum(['open', 'closed'], { error: 'RATE_LIMIT_FAIL_MODE must be "open" (the default) or "closed".' }).default('open'),
     DATABASE_URL: urlWithScheme('DATABASE_URL', ['postgres:', 'postgresql:']).optional(),
     USAGE_DB_PATH: z.string().trim().default('data/usage.sqlite'),
     USAGE_LEDGER: z.enum(['on', 'off'], { error: 'USAGE_LEDGER must be "on" (the default) or "off".' }).default('on'),
+    MCP_OAUTH: z.enum(['on', 'off'], { error: 'MCP_OAUTH must be "on" (the default) or "off".' }).default('on'),
+    OAUTH_REDIRECT_HOSTS: z.string().default(DEFAULT_REDIRECT_HOSTS.join(',')),
+    OAUTH_ACCESS_TOKEN_TTL_S: intInRange('OAUTH_ACCESS_TOKEN_TTL_S', 3600, 1, 86_400),
+    OAUTH_REFRESH_TOKEN_TTL_S: intInRange('OAUTH_REFRESH_TOKEN_TTL_S', 30 * 86_400, 60, 365 * 86_400),
     METRICS_PORT: positiveInt('METRICS_PORT', 0).refine((port) => port <= 65535, 'METRICS_PORT must be at most 65535.'),
     LOG_LEVEL: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
@@ -160,12 +181,13 @@ const envSchema = z
   })
   .superRefine((env, ctx) => {
     const keys = commaList(env.RELAY_KEY);
-    if (env.RELAY_AUTH === 'on' && keys.length === 0) {
+    // With an admin key, keys can be made through the admin API or page instead (docs/keys.md).
+    if (env.RELAY_AUTH === 'on' && keys.length === 0 && !env.RELAY_ADMIN_KEY?.trim()) {
       ctx.addIssue({
         code: 'custom',
         path: ['RELAY_KEY'],
         message:
-          'RELAY_KEY is not set, so anyone could spend your OpenAI key through this relay. Set RELAY_KEY to one or more secret keys (comma-separated, at least 16 characters each; e.g. `openssl rand -hex 32`), or set RELAY_AUTH=off to run an open relay on purpose.',
+          'RELAY_KEY is not set, so anyone could spend your OpenAI key through this relay. Set RELAY_KEY to one or more secret keys (comma-separated, at least 16 characters each; e.g. `openssl rand -hex 32`), or set RELAY_ADMIN_KEY and create keys at /admin, or set RELAY_AUTH=off to run an open relay on purpose.',
       });
     }
     let named: NamedRelayKey[] = [];
@@ -183,6 +205,9 @@ const envSchema = z
       });
     }
     const openaiKey = env.OPENAI_API_KEY?.trim();
+    for (const { variable, message } of exampleKeyProblems({ ...env, OPENAI_API_KEY: openaiKey }, named)) {
+      ctx.addIssue({ code: 'custom', path: [variable], message });
+    }
     if (named.some((k) => k.key === openaiKey)) {
       ctx.addIssue({
         code: 'custom',
@@ -214,10 +239,25 @@ const envSchema = z
       ctx.addIssue({ code: 'custom', path: ['BLOB_S3_ENDPOINT'], message: 'BLOB_S3_ENDPOINT must not carry credentials or a query: give the keys in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.' });
     }
     try {
-      parseLimitOverrides(env.RATE_LIMITS, named.map((k) => k.label));
+      parseRedirectRules(commaList(env.OAUTH_REDIRECT_HOSTS));
+    } catch (err) {
+      if (!(err instanceof RedirectRulesError)) throw err;
+      for (const message of err.problems) ctx.addIssue({ code: 'custom', path: ['OAUTH_REDIRECT_HOSTS'], message });
+    }
+    try {
+      // With an admin key, RATE_LIMITS may name labels of keys not made yet (managed keys): a warning at start-up instead.
+      parseLimitOverrides(env.RATE_LIMITS, env.RELAY_ADMIN_KEY?.trim() ? undefined : named.map((k) => k.label));
     } catch (err) {
       if (!(err instanceof KeyConfigError)) throw err;
       for (const message of err.problems) ctx.addIssue({ code: 'custom', path: ['RATE_LIMITS'], message });
+    }
+    if (env.PRICES_FILE !== undefined) {
+      try {
+        loadPriceBook(env.PRICES_FILE);
+      } catch (err) {
+        if (!(err instanceof PriceTableError)) throw err;
+        ctx.addIssue({ code: 'custom', path: ['PRICES_FILE'], message: `${err.message} See docs/costs.md for the format.` });
+      }
     }
   });
 
@@ -264,13 +304,34 @@ export interface RelayConfig {
   upstreamQueueMax: number;
   /** Host names the relay answers to besides PUBLIC_BASE_URL's, loopback names and IP literals (checked on loopback or with RELAY_AUTH=off). */
   allowedHosts: string[];
+  webSockets: WebSocketConfig;
   logLevel: string;
   actions: ActionConfig;
+  oauth: OAuthConfig;
+}
+
+/** OAuth 2.1 for /mcp (src/auth/oauth/); it runs only with a public https (or loopback) base URL. */
+export interface OAuthConfig {
+  /** MCP_OAUTH: off leaves /mcp on static relay keys only. */
+  enabled: boolean;
+  /** Where authorization codes may be sent over https (loopback http is always allowed). */
+  redirectRules: RedirectRule[];
+  accessTokenTtlS: number;
+  refreshTokenTtlS: number;
+}
+
+export interface WebSocketConfig {
+  /** Largest message either side may send through a relayed WebSocket (the socket closes with 1009 past it). */
+  maxMessageBytes: number;
+  /** A relayed WebSocket with no frame either way for this long is closed. */
+  idleTimeoutMs: number;
 }
 
 export interface OpsConfig {
   /** Per-label limits from RATE_LIMITS (`*` for every label without its own). */
   limits: Map<string, LabelPolicy>;
+  /** A price table of the operator's own (PRICES_FILE); else the built-in one (ops/prices.json). */
+  pricesFile?: string;
   /** With REDIS_URL, limit counters live in Redis and every replica shares them. */
   redisUrl?: string;
   rateLimitFailOpen: boolean;
@@ -292,7 +353,8 @@ export interface ActionConfig {
   deadlineMs: number;
   defaultModel: string;
   imageModel: string;
-  videoModel: string;
+  /** How often the configured models are checked against GET /v1/models (0: never; src/ops/model-check.ts). */
+  modelCheckMs: number;
   blobDir: string;
   blobTtlMs: number;
   blobQuotaBytes: number;
@@ -355,7 +417,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RelayConfig {
     relayKeys: e.RELAY_KEY ? parseRelayKeys(e.RELAY_KEY) : [],
     adminKey: e.RELAY_ADMIN_KEY?.trim() || undefined,
     ops: {
-      limits: parseLimitOverrides(e.RATE_LIMITS, e.RELAY_KEY ? parseRelayKeys(e.RELAY_KEY).map((k) => k.label) : []),
+      limits: parseLimitOverrides(e.RATE_LIMITS),
+      pricesFile: e.PRICES_FILE,
       redisUrl: e.REDIS_URL?.toString(),
       rateLimitFailOpen: e.RATE_LIMIT_FAIL_MODE === 'open',
       databaseUrl: e.DATABASE_URL?.toString(),
@@ -395,6 +458,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RelayConfig {
     upstreamMaxSockets: e.UPSTREAM_MAX_SOCKETS,
     upstreamQueueMax: e.UPSTREAM_QUEUE_MAX,
     allowedHosts: commaList(e.ALLOWED_HOSTS).map((h) => h.toLowerCase()),
+    webSockets: { maxMessageBytes: e.WS_MAX_MESSAGE_BYTES, idleTimeoutMs: e.WS_IDLE_TIMEOUT_MS },
     logLevel: e.LOG_LEVEL,
     actions: {
       fileHosts: commaList(e.ACTION_FILE_HOSTS).map((h) => h.toLowerCase()),
@@ -404,7 +468,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RelayConfig {
       deadlineMs: e.ACTION_DEADLINE_MS,
       defaultModel: e.ACTION_DEFAULT_MODEL,
       imageModel: e.ACTION_IMAGE_MODEL,
-      videoModel: e.ACTION_VIDEO_MODEL,
+      modelCheckMs: e.MODEL_CHECK_HOURS * 60 * 60 * 1000,
       blobDir: e.BLOB_DIR,
       blobTtlMs: e.BLOB_TTL_MS,
       blobQuotaBytes: e.BLOB_QUOTA_BYTES,
@@ -426,6 +490,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RelayConfig {
         ? Buffer.from(e.BLOB_LINK_SECRET, 'utf8')
         : Buffer.from(hkdfSync('sha256', e.OPENAI_API_KEY, 'openai-relay', 'blob-link-signing', 32)),
       privacyPolicyText: e.PRIVACY_POLICY_TEXT,
+    },
+    oauth: {
+      enabled: e.MCP_OAUTH === 'on',
+      redirectRules: parseRedirectRules(commaList(e.OAUTH_REDIRECT_HOSTS)),
+      accessTokenTtlS: e.OAUTH_ACCESS_TOKEN_TTL_S,
+      refreshTokenTtlS: e.OAUTH_REFRESH_TOKEN_TTL_S,
     },
   };
 }

@@ -1,6 +1,7 @@
 import { ConfigError, loadConfig, loadDotEnv } from './config.ts';
 import { createLogger } from './core/logger.ts';
 import { startRelay } from './server.ts';
+import { StartupError } from './startup.ts';
 
 /** `npm start`: read .env and the environment, refuse bad config with a clear sentence, serve. */
 loadDotEnv();
@@ -24,26 +25,47 @@ if (!config.relayAuth) {
 
 let relay;
 try {
-  relay = await startRelay(config, logger);
+  relay = await startRelay(config, logger, { checkModels: true });
 } catch (err) {
   const e = err as NodeJS.ErrnoException;
   const hint =
-    e.code === 'EADDRINUSE'
-      ? `port ${config.port} on ${config.host} is already in use: stop the other process or set PORT.`
-      : e.code === 'EACCES'
-        ? `no permission to listen on port ${config.port}: use a port above 1023 or set PORT.`
-        : `${e.message} (check DATABASE_URL, USAGE_DB_PATH, BLOB_DIR and REDIS_URL).`;
+    err instanceof StartupError
+      ? e.message
+      : e.code === 'EADDRINUSE'
+        ? `port ${config.port} on ${config.host} is already in use: stop the other process or set PORT.`
+        : e.code === 'EACCES'
+          ? `no permission to listen on port ${config.port}: use a port above 1023 or set PORT.`
+          : `${e.message} (check DATABASE_URL, USAGE_DB_PATH, BLOB_DIR and REDIS_URL).`;
   console.error(`The relay cannot start: ${hint}`);
   logger.flush();
   process.exit(1);
 }
-logger.info({ url: `http://${config.host}:${relay.server.address() && (relay.server.address() as { port: number }).port}` }, 'relay listening');
 
+// The first SIGTERM/SIGINT drains (see RunningRelay.shutdown); a second one ends the drain at once, and
+// the relay still writes its queued usage rows before it exits: a signal never stops it mid-write.
+let first: { signal: NodeJS.Signals; at: number } | undefined;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.once(signal, async () => {
-    logger.info({ signal }, 'signal received');
-    await relay.shutdown();
-    logger.flush();
-    process.exit(0);
+  process.on(signal, () => {
+    if (first === undefined) {
+      first = { signal, at: Date.now() };
+      logger.info({ signal }, 'signal received');
+      relay.shutdown().then(
+        () => {
+          logger.info('relay stopped');
+          logger.flush();
+          process.exit(0);
+        },
+        (err: unknown) => {
+          logger.error({ err: { message: (err as Error)?.message } }, 'shutdown failed');
+          logger.flush();
+          process.exit(1);
+        },
+      );
+      return;
+    }
+    // Ctrl-C in a terminal signals both npm and node, and npm passes its copy on: one keypress, two SIGINTs.
+    if (signal === first.signal && Date.now() - first.at < 500) return;
+    logger.warn({ signal }, 'second signal: closing the remaining connections now, then writing the queued usage rows');
+    relay.endDrain();
   });
 }

@@ -15,26 +15,48 @@ import { createBlobLinks } from './actions/blob-links.ts';
 import type { ActionServices } from './actions/context.ts';
 import { createFileRefFetcher } from './actions/file-fetch.ts';
 import { openBlobStore } from './actions/open-blob-store.ts';
+import { openRelayKeys, type RelayKeysOverrides } from './auth/managed-keys/index.ts';
+import { createOAuth, type OAuthOverrides } from './auth/oauth/index.ts';
 import { createOps, type Ops } from './ops/index.ts';
 import type { Logger } from './core/logger.ts';
+import { checkStorage, describeSetup } from './startup.ts';
 import { createOpenAIClients } from './upstream/client.ts';
 import { createForwarder } from './upstream/forward/index.ts';
 import { createUpstreamPolicy } from './upstream/policy.ts';
+import { createWebSocketDoor } from './upstream/websocket/door.ts';
+import { configuredModels, listModelsUpstream, startModelCheck } from './ops/model-check.ts';
 
 export interface RunningRelay {
   server: Server;
   /** `http://host:port` the relay listens on (loopback-friendly for tests). */
   url: string;
-  /** Stops accepting, lets in-flight requests finish (up to SHUTDOWN_GRACE_MS), then closes the rest. */
+  /**
+   * Stops accepting and writes the queued usage rows at once; lets in-flight requests finish (up to
+   * SHUTDOWN_GRACE_MS) while the ledger keeps writing each second; then closes the rest, writes the last
+   * rows and closes the stores. Idempotent.
+   */
   shutdown(): Promise<void>;
+  /** During shutdown (a second signal): stop waiting for in-flight requests; the last rows are still written. */
+  endDrain(): void;
 }
 
 export interface RelayOverrides {
   /** DNS for openaiFileIdRefs hosts (tests answer with fixed public addresses instead of asking DNS). */
   resolveFileHost?: (hostname: string) => Promise<string[]>;
+  /** OAuth for /mcp: DNS of client metadata documents, clock, Postgres schema (tests). */
+  oauth?: OAuthOverrides;
+  /**
+   * Check the configured models against GET /v1/models at start-up and every MODEL_CHECK_HOURS
+   * (src/main.ts turns it on; a relay a test starts makes no upstream call of its own unless asked).
+   */
+  checkModels?: boolean;
+  /** Managed relay keys: Postgres schema, clock (tests). */
+  keys?: RelayKeysOverrides;
 }
 
 export async function startRelay(config: RelayConfig, logger: Logger, overrides: RelayOverrides = {}): Promise<RunningRelay> {
+  // Before anything opens: every local path the relay writes to, named in the refusal.
+  checkStorage(config);
   const { actions: a } = config;
   // First: an unreachable S3 bucket stops start-up before any ledger or Redis connection is open.
   const blobs = await openBlobStore(a, logger);
@@ -42,9 +64,21 @@ export async function startRelay(config: RelayConfig, logger: Logger, overrides:
   // Every call to OpenAI, forwarded or the relay's own, under one policy.
   const policy = createUpstreamPolicy(config, ops, logger);
   const forwarder = createForwarder(config, policy, ops);
+  const clients = createOpenAIClients(policy);
+  const models =
+    overrides.checkModels && a.modelCheckMs > 0
+      ? startModelCheck({
+          models: configuredModels(a),
+          listModels: listModelsUpstream(clients, ops.record),
+          logger,
+          registry: ops.metrics.registry,
+          intervalMs: a.modelCheckMs,
+        })
+      : undefined;
   const actions: ActionServices = {
     config,
-    clients: createOpenAIClients(policy),
+    clients,
+    models,
     blobs,
     links: createBlobLinks({ secret: a.blobLinkSecret, ttlMs: a.blobTtlMs }),
     fetcher: createFileRefFetcher({
@@ -55,9 +89,12 @@ export async function startRelay(config: RelayConfig, logger: Logger, overrides:
       resolve: overrides.resolveFileHost,
     }),
   };
-  const gate = createGate(config, ops);
-  const app = createApp(config, { forwarder, ops, gate, logger, actions });
+  const keys = await openRelayKeys(config, logger, overrides.keys);
+  const oauth = await createOAuth(config, logger, overrides.oauth, keys.directory);
+  const gate = createGate(config, ops, oauth, keys.directory);
+  const app = createApp(config, { forwarder, ops, gate, logger, actions, oauth, keys });
   const passThrough = createPassThroughDoor(config, { forwarder, gate, ops, logger });
+  const webSockets = createWebSocketDoor(config, { gate, ops, policy, logger });
   const metricsServer = config.ops.metricsPort ? await serveMetrics(ops, config.host, config.ops.metricsPort) : undefined;
   return new Promise<RunningRelay>((resolve, reject) => {
     // Requests @hono/node-server itself refuses (a backslash in the path, a bad Host) still get the
@@ -81,6 +118,8 @@ export async function startRelay(config: RelayConfig, logger: Logger, overrides:
       maxHeaderSize: config.maxHeaderBytes,
       // Node would answer a missing Host with a bare 400; the adapter's error handler answers it in OpenAI's shape.
       requireHostHeader: false,
+      // Only WebSocket upgrades go to the upgrade door; any other Upgrade (h2c) is served as plain HTTP/1.1.
+      shouldUpgradeCallback: (req) => req.headers.upgrade?.toLowerCase() === 'websocket',
     });
     const connections = guardConnections(server, {
       max: config.maxConnections ?? defaultMaxConnections(),
@@ -108,24 +147,41 @@ export async function startRelay(config: RelayConfig, logger: Logger, overrides:
       markContinuePending(incoming);
       handle(incoming, outgoing);
     });
+    server.on('upgrade', webSockets.upgrade);
     server.listen(config.port, config.host);
     answerMalformedRequests(server);
     server.once('error', reject);
     server.once('listening', () => {
       const { port } = server.address() as AddressInfo;
       const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+      const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+      logger.info({ url, ...describeSetup(config) }, 'relay listening');
       let stopping: Promise<void> | undefined;
+      const hurry = new AbortController();
       resolve({
         server,
-        url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+        url,
         shutdown: () =>
-          (stopping ??= drain(server, active, config.shutdownGraceMs, logger).finally(async () => {
-            forwarder.close();
-            blobs.close();
-            metricsServer?.close();
-            // After the drain: every finished request's usage row is queued; write them all.
-            await ops.close();
-          })),
+          (stopping ??= (async () => {
+            // Rows of requests already answered are written now, not after a drain a platform may cut
+            // short (docker stop: 10 s); during the drain the ledger writes every second.
+            const written = ops.flush();
+            try {
+              // WebSockets get the same grace, then 1001; the server closes once they are gone.
+              await Promise.all([drain(server, active, config.shutdownGraceMs, logger, hurry.signal), webSockets.close(config.shutdownGraceMs, hurry.signal)]);
+            } finally {
+              models?.stop();
+              forwarder.close();
+              blobs.close();
+              metricsServer?.close();
+              await oauth?.close();
+              await keys.close();
+              await written;
+              // Every finished request's row is queued by now: write them all, then close the stores.
+              await ops.close();
+            }
+          })()),
+        endDrain: () => hurry.abort(),
       });
     });
   });
@@ -172,16 +228,23 @@ function answerMalformedRequests(server: Server): void {
   });
 }
 
-async function drain(server: Server, active: { count: number }, graceMs: number, logger: Logger): Promise<void> {
-  logger.info({ inFlight: active.count }, 'shutting down: draining in-flight requests');
+async function drain(server: Server, active: { count: number }, graceMs: number, logger: Logger, hurry: AbortSignal): Promise<void> {
+  logger.info({ inFlight: active.count, graceMs }, 'shutting down: draining in-flight requests');
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
   const deadline = Date.now() + graceMs;
-  while (active.count > 0 && Date.now() < deadline) {
+  while (active.count > 0 && Date.now() < deadline && !hurry.aborted) {
     await new Promise((r) => setTimeout(r, 50));
     server.closeIdleConnections();
   }
-  if (active.count > 0) logger.warn({ inFlight: active.count }, 'grace period over: closing remaining connections');
+  if (active.count > 0) {
+    logger.warn({ inFlight: active.count }, hurry.aborted ? 'drain ended early: closing remaining connections' : 'grace period over: closing remaining connections');
+  }
   server.closeAllConnections();
   await closed;
+  // A request cut above records its usage row (status 499) when its response closes, which may come
+  // after the server's own close: wait for those (briefly), so the final ledger write includes them.
+  const settled = Date.now() + 2000;
+  while (active.count > 0 && Date.now() < settled) await new Promise((r) => setTimeout(r, 10));
+  await new Promise((r) => setImmediate(r));
 }

@@ -10,6 +10,7 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { operations } from '../generated/routes.ts';
+import { webSocketRoutes } from '../generated/websockets.ts';
 import { ACTION_INFO_DESCRIPTION, ActionSchemaError, actionOperations, buildActionSchema, type OpenApiDocument } from '../scripts/generate/action-schema.ts';
 import { buildFullSchema, documentJson, documentYaml, emitDocuments } from '../scripts/generate/emit-documents.ts';
 import { buildTools } from '../scripts/generate/mcp-tools.ts';
@@ -120,7 +121,7 @@ describe('the full schema', () => {
 
   test('has every operation, the one server, and no x-relay key', () => {
     for (const o of operations) expect(full.paths[o.path]?.[o.method]?.operationId, `${o.method} ${o.path}`).toBe(o.operationId);
-    expect(opsOf(full)).toHaveLength(operations.length);
+    expect(opsOf(full)).toHaveLength(operations.length + webSocketRoutes.length);
     expect(full.servers).toEqual([{ url: SERVER }]);
     expect(JSON.stringify(full)).not.toMatch(/"x-relay"\s*:/);
     expect(Object.keys(full.components.schemas)).toEqual(Object.keys(contract.components.schemas));
@@ -771,7 +772,7 @@ describe('document routes', () => {
       expect(res.headers.get('x-request-id')).toBe('req_test_documents');
       expect(res.headers.get('content-type')).toBe(path.endsWith('yaml') ? 'application/yaml; charset=utf-8' : 'application/json; charset=utf-8');
       const doc = read(await res.text());
-      expect(opsOf(doc)).toHaveLength(operations.length);
+      expect(opsOf(doc)).toHaveLength(operations.length + webSocketRoutes.length);
       expect(doc.servers).toEqual([{ url: base }]);
       expect(JSON.stringify(doc)).not.toMatch(/"x-relay"\s*:/);
     }
@@ -824,14 +825,16 @@ describe('document routes', () => {
     expect(html).toMatch(/without the content/);
   });
 
-  test('GET /docs: the Scalar reference, pointed at openapi.full.json', async () => {
+  test('GET /docs: the API reference from the relay\'s own origin, pointed at openapi.full.json', async () => {
     const res = await fetch(`${base}/docs`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/html/);
     expect(res.headers.get('x-request-id')).toBe('req_test_documents');
+    expect(res.headers.get('content-security-policy')).toContain("script-src 'self'");
     const html = await res.text();
-    expect(html).toContain('openapi.full.json');
-    expect(html).toMatch(/Scalar|scalar/);
+    expect(html).toContain('<script src="docs/swagger-ui-bundle.js"></script>');
+    expect(html).not.toMatch(/https?:\/\//);
+    expect(await (await fetch(`${base}/docs/init.js`)).text()).toContain("url: 'openapi.full.json'");
   });
 
   test('the script lints a running relay (--url): on loopback only the http server is refused', async () => {

@@ -296,9 +296,9 @@ describe('wrong file types (judged from the bytes)', () => {
     expect(err.message).toMatch(/JPEG/);
   });
 
-  test('a PDF as the reference image of a video → 415', async () => {
+  test('a PDF as an image to edit → 415', async () => {
     fileHost({ '/start.png': () => bytes(PDF) });
-    const err = await refusal(await call('/v1/actions/videos', { prompt: 'x', openaiFileIdRefs: [ref(link('/start.png'), 'start.png')] }), 415);
+    const err = await refusal(await call('/v1/actions/images/edits', { prompt: 'x', openaiFileIdRefs: [ref(link('/start.png'), 'start.png')] }), 415);
     expect(err.message).toMatch(/PDF/);
   });
 

@@ -5,10 +5,13 @@ import { randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { http, HttpResponse } from 'msw';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { ACTION_MODEL_DEFAULTS } from '../src/config.ts';
 import type { RunningRelay } from '../src/server.ts';
 import { OPENAI_BASE, useMockOpenAI } from './helpers/mock-openai.ts';
 import { OPENAI_KEY, PUBLIC_FILE_HOST_DNS, RELAY_KEY, startTestRelay } from './helpers/relay.ts';
 import { makePng } from './helpers/files.ts';
+import { expectOpenAIError } from './helpers/assertions.ts';
+import { withFastSleeps, withSkippableDate } from './helpers/clock.ts';
 
 /**
  * The GPT Action operations end to end: a real relay socket, the relay key, MSW playing OpenAI and
@@ -27,7 +30,6 @@ const PNG = makePng(64, 64);
 const MASK = makePng(16, 16);
 const TEXT = Buffer.from('Quarterly notes\nline two\n'.repeat(20));
 const PDF = Buffer.concat([Buffer.from('%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n', 'latin1'), randomBytes(2000)]);
-const MP4 = Buffer.concat([Buffer.from([0, 0, 0, 0x18]), Buffer.from('ftypmp42', 'ascii'), randomBytes(5000)]);
 
 /** Serves `bytes` at files.oaiusercontent.com/<name> (any query), with Content-Length. */
 function fileHost(files: Record<string, Buffer>) {
@@ -80,15 +82,9 @@ afterAll(async () => {
 });
 
 /** Asserts OpenAI's error shape and returns the error object. */
-async function openaiError(res: Response, status: number) {
-  const text = await res.text();
-  expect(res.status, text).toBe(status);
-  expect(res.headers.get('content-type')).toMatch(/application\/json/);
-  const body = JSON.parse(text);
-  expect(body).toEqual({ error: { message: expect.any(String), type: expect.any(String), param: expect.toSatisfy((p: unknown) => p === null || typeof p === 'string'), code: expect.toSatisfy((c: unknown) => c === null || typeof c === 'string') } });
-  expect(body.error.message.length).toBeGreaterThan(10);
-  return body.error as { message: string; type: string; param: string | null; code: string | null };
-}
+
+/** An error answer in OpenAI's shape whose message is a sentence. */
+const openaiError = (res: Response, status: number) => expectOpenAIError(res, status, { minMessageLength: 11 });
 
 async function ok(res: Response): Promise<any> {
   const text = await res.text();
@@ -162,8 +158,8 @@ describe('createActionResponse / getActionResponse / waitForActionResponse', () 
         });
       }),
     );
-    const answer = await ok(await relay.call('/v1/actions/responses', { json: { input: 'Say hello', web_search: true } }));
-    expect(created).toMatchObject({ model: 'gpt-5-mini', input: 'Say hello', background: true, store: true, tools: [{ type: 'web_search' }] });
+    const answer = await ok(await withFastSleeps(() => relay.call('/v1/actions/responses', { json: { input: 'Say hello', web_search: true } })));
+    expect(created).toMatchObject({ model: ACTION_MODEL_DEFAULTS.ACTION_DEFAULT_MODEL, input: 'Say hello', background: true, store: true, tools: [{ type: 'web_search' }] });
     expect(auth).toBe(`Bearer ${OPENAI_KEY}`);
     expect(polls).toBe(1);
     expect(answer).toEqual({ id: 'resp_1', status: 'completed', output_text: 'Hello\n\nworld\n\nBye' });
@@ -199,9 +195,13 @@ describe('createActionResponse / getActionResponse / waitForActionResponse', () 
       http.post(`${OPENAI_BASE}/v1/responses`, () => HttpResponse.json({ id: 'resp_4', status: 'in_progress', output: [] })),
       http.get(`${OPENAI_BASE}/v1/responses/resp_4`, () => HttpResponse.json({ id: 'resp_4', status: 'in_progress', output: [] })),
     );
-    const t0 = Date.now();
-    const answer = await ok(await relay.call('/v1/actions/responses', { json: { input: 'long job', wait_seconds: 2 } }));
-    const elapsed = Date.now() - t0;
+    // Elapsed on the relay's (fast) clock: it polled for the 2 s asked, without the test waiting them.
+    const { res, elapsed } = await withFastSleeps(async () => {
+      const t0 = Date.now();
+      const res = await relay.call('/v1/actions/responses', { json: { input: 'long job', wait_seconds: 2 } });
+      return { res, elapsed: Date.now() - t0 };
+    });
+    const answer = await ok(res);
     expect(answer).toEqual({ id: 'resp_4', status: 'in_progress', poll_after_seconds: expect.any(Number) });
     expect(elapsed).toBeGreaterThanOrEqual(900);
     expect(elapsed).toBeLessThan(3_500);
@@ -238,7 +238,7 @@ describe('createActionResponse / getActionResponse / waitForActionResponse', () 
           : HttpResponse.json({ id: 'resp_w', status: 'completed', output: [message('finally')] });
       }),
     );
-    const answer = await ok(await relay.call('/v1/actions/responses/resp_w/wait', { json: { timeout_seconds: 5 } }));
+    const answer = await ok(await withFastSleeps(() => relay.call('/v1/actions/responses/resp_w/wait', { json: { timeout_seconds: 5 } })));
     expect(answer).toEqual({ id: 'resp_w', status: 'completed', output_text: 'finally' });
     expect(polls).toBe(2);
   });
@@ -266,7 +266,7 @@ describe('generateActionImage / editActionImage', () => {
     const res = await relay.call('/v1/actions/images/generations', { json: { prompt: 'a cat', size: '1024x1024' } });
     const text = await res.clone().text();
     const answer = await ok(res);
-    expect(sent).toMatchObject({ prompt: 'a cat', model: 'gpt-image-1', size: '1024x1024' });
+    expect(sent).toMatchObject({ prompt: 'a cat', model: ACTION_MODEL_DEFAULTS.ACTION_IMAGE_MODEL, size: '1024x1024' });
     expect(answer.images).toHaveLength(1);
     expect(answer.revised_prompt).toBe('a red cat');
     const [image] = answer.images;
@@ -316,7 +316,7 @@ describe('generateActionImage / editActionImage', () => {
     const answer = await ok(res);
     expect(contentType).toMatch(/^multipart\/form-data; boundary=/);
     expect(form!.get('prompt')).toBe('add a hat');
-    expect(form!.get('model')).toBe('gpt-image-1');
+    expect(form!.get('model')).toBe(ACTION_MODEL_DEFAULTS.ACTION_IMAGE_MODEL);
     const image = form!.get('image') as File;
     const mask = form!.get('mask') as File;
     expect(image).toBeInstanceOf(File);
@@ -622,92 +622,6 @@ describe('listActionVectorStores / createActionVectorStore / searchActionVectorS
   });
 });
 
-// ------------------------------------------------------------------------------------------ videos
-
-describe('createActionVideo / getActionVideo / waitForActionVideo', () => {
-  test('without a ref: JSON POST /v1/videos with the default model → the job and poll_after_seconds', async () => {
-    let sent: any;
-    let contentType = '';
-    server.use(
-      http.post(`${OPENAI_BASE}/v1/videos`, async ({ request }) => {
-        contentType = request.headers.get('content-type') ?? '';
-        sent = await request.json();
-        return HttpResponse.json({ id: 'video_1', object: 'video', status: 'queued', progress: 0 });
-      }),
-    );
-    const answer = await ok(await relay.call('/v1/actions/videos', { json: { prompt: 'a sunrise', seconds: '4' } }));
-    expect(contentType).toMatch(/^application\/json/);
-    expect(sent).toEqual({ prompt: 'a sunrise', model: 'sora-2', seconds: '4' });
-    expect(answer).toEqual({ id: 'video_1', status: 'queued', progress: 0, poll_after_seconds: expect.any(Number) });
-  });
-
-  test('with one image ref: multipart POST /v1/videos with input_reference', async () => {
-    fileHost({ 'start.png': PNG });
-    let form: FormData | undefined;
-    server.use(
-      http.post(`${OPENAI_BASE}/v1/videos`, async ({ request }) => {
-        form = await request.formData();
-        return HttpResponse.json({ id: 'video_2', object: 'video', status: 'queued' });
-      }),
-    );
-    const answer = await ok(await relay.call('/v1/actions/videos', { json: { prompt: 'animate it', size: '720x1280', openaiFileIdRefs: [ref('start.png', 'image/png')] } }));
-    expect(form!.get('prompt')).toBe('animate it');
-    expect(form!.get('model')).toBe('sora-2');
-    expect(form!.get('size')).toBe('720x1280');
-    const input = form!.get('input_reference') as File;
-    expect(input).toBeInstanceOf(File);
-    expect(input.type).toBe('image/png');
-    expect(Buffer.from(await input.arrayBuffer()).equals(PNG)).toBe(true);
-    expect(answer).toMatchObject({ id: 'video_2', status: 'queued', poll_after_seconds: expect.any(Number) });
-  });
-
-  test('getActionVideo: in_progress → progress and poll_after_seconds; failed → error', async () => {
-    server.use(
-      http.get(`${OPENAI_BASE}/v1/videos/:id`, ({ params }) =>
-        params.id === 'video_run'
-          ? HttpResponse.json({ id: 'video_run', object: 'video', status: 'in_progress', progress: 40 })
-          : HttpResponse.json({ id: 'video_bad', object: 'video', status: 'failed', error: { code: 'moderation', message: 'Blocked by moderation.' } }),
-      ),
-    );
-    expect(await ok(await relay.call('/v1/actions/videos/video_run'))).toEqual({ id: 'video_run', status: 'in_progress', progress: 40, poll_after_seconds: expect.any(Number) });
-    expect(await ok(await relay.call('/v1/actions/videos/video_bad'))).toMatchObject({ id: 'video_bad', status: 'failed', error: 'Blocked by moderation.' });
-    expect(openaiCalls().some((r) => r.url.pathname.endsWith('/content'))).toBe(false);
-  });
-
-  test('getActionVideo: completed → the content is stored and served at the returned url', async () => {
-    server.use(
-      http.get(`${OPENAI_BASE}/v1/videos/video_done`, () => HttpResponse.json({ id: 'video_done', object: 'video', status: 'completed', progress: 100 })),
-      http.get(`${OPENAI_BASE}/v1/videos/video_done/content`, () =>
-        new HttpResponse(MP4, { headers: { 'content-type': 'video/mp4', 'content-length': String(MP4.length) } }),
-      ),
-    );
-    const answer = await ok(await relay.call('/v1/actions/videos/video_done'));
-    expect(answer).toMatchObject({ id: 'video_done', status: 'completed' });
-    expectRelayLink(answer.url);
-    expectAboutAnHourAhead(answer.expires_at);
-    const { res, bytes } = await fetchLink(answer.url);
-    expect(res.status).toBe(200);
-    expect(res.headers.get('content-type')).toBe('video/mp4');
-    expect(res.headers.get('content-disposition')).toMatch(/^attachment/);
-    expect(bytes.equals(MP4)).toBe(true);
-  });
-
-  test('waitForActionVideo polls until completed, then links the video', async () => {
-    let polls = 0;
-    server.use(
-      http.get(`${OPENAI_BASE}/v1/videos/video_w`, () => {
-        polls++;
-        return HttpResponse.json({ id: 'video_w', object: 'video', status: polls < 2 ? 'in_progress' : 'completed', progress: polls < 2 ? 50 : 100 });
-      }),
-      http.get(`${OPENAI_BASE}/v1/videos/video_w/content`, () => new HttpResponse(MP4, { headers: { 'content-type': 'video/mp4' } })),
-    );
-    const answer = await ok(await relay.call('/v1/actions/videos/video_w/wait', { json: { timeout_seconds: 12 } }));
-    expect(polls).toBe(2);
-    expect(answer).toMatchObject({ id: 'video_w', status: 'completed', progress: 100 });
-    expect((await fetchLink(answer.url)).bytes.equals(MP4)).toBe(true);
-  });
-});
-
 // ------------------------------------------------------------------------------------------ validation
 
 describe('validation and auth', () => {
@@ -726,14 +640,14 @@ describe('validation and auth', () => {
 
   test('a wrong type or out-of-range value → 400', async () => {
     await openaiError(await relay.call('/v1/actions/responses', { json: { input: 'x', wait_seconds: 99 } }), 400);
-    await openaiError(await relay.call('/v1/actions/videos', { json: { prompt: 'x', seconds: 5 } }), 400);
+    await openaiError(await relay.call('/v1/actions/conversations/conv_1/items?limit=500'), 400);
     expect(upstream).toHaveLength(0);
   });
 
   test.each([
     ['GET', '/v1/actions/responses/..%2F..%2Fmodels'],
     ['GET', '/v1/actions/files/..%2Ffile-1/content'],
-    ['GET', '/v1/actions/videos/%2e%2e'],
+    ['GET', '/v1/actions/conversations/%2e%2e/items'],
     ['POST', '/v1/actions/vector_stores/vs_1%2F..%2F..%2Ffiles/search'],
   ])('a path parameter with an encoded traversal (%s %s) → 400, zero OpenAI calls', async (method, path) => {
     // Sent raw: fetch's URL parser would resolve %2e%2e before the relay ever saw it.
@@ -758,13 +672,13 @@ describe('upstream errors', () => {
   test("an upstream 400 → 400 with OpenAI's message in OpenAI's shape", async () => {
     server.use(
       http.post(`${OPENAI_BASE}/v1/responses`, () =>
-        HttpResponse.json({ error: { message: "The model 'gpt-nope' does not exist.", type: 'invalid_request_error', param: 'model', code: 'model_not_found' } }, { status: 400 }),
+        HttpResponse.json({ error: { message: "Invalid value for 'instructions': too many tools.", type: 'invalid_request_error', param: 'instructions', code: 'invalid_value' } }, { status: 400 }),
       ),
     );
-    const err = await openaiError(await relay.call('/v1/actions/responses', { json: { input: 'x', model: 'gpt-nope' } }), 400);
-    expect(err.message).toBe("The model 'gpt-nope' does not exist.");
-    expect(err.code).toBe('model_not_found');
-    expect(err.param).toBe('model');
+    const err = await openaiError(await relay.call('/v1/actions/responses', { json: { input: 'x', instructions: 'y' } }), 400);
+    expect(err.message).toBe("Invalid value for 'instructions': too many tools.");
+    expect(err.code).toBe('invalid_value');
+    expect(err.param).toBe('instructions');
     expect(err.message).not.toContain(OPENAI_KEY);
   });
 
@@ -784,8 +698,8 @@ describe('upstream errors', () => {
     expect(err.type).toBe('rate_limit_error');
   });
 
-  test('ACTION_DEADLINE_MS=1500 and an upstream that never answers → 504 in under 3 s', async () => {
-    const slow = await startActionRelay({ ACTION_DEADLINE_MS: '1500' });
+  test('ACTION_DEADLINE_MS=500 and an upstream that never answers → 504 in under 2 s', async () => {
+    const slow = await startActionRelay({ ACTION_DEADLINE_MS: '500' });
     server.use(
       http.post(`${OPENAI_BASE}/v1/responses`, async ({ request }) => {
         await new Promise((resolve) => {
@@ -798,8 +712,8 @@ describe('upstream errors', () => {
     const t0 = Date.now();
     const err = await openaiError(await slow.call('/v1/actions/responses', { json: { input: 'x' } }), 504);
     const elapsed = Date.now() - t0;
-    expect(elapsed).toBeGreaterThanOrEqual(1_300);
-    expect(elapsed).toBeLessThan(3_000);
+    expect(elapsed).toBeGreaterThanOrEqual(450);
+    expect(elapsed).toBeLessThan(2_000);
     expect(err.type).toBe('timeout_error');
   });
 });
@@ -837,13 +751,15 @@ describe('blob links', () => {
   });
 
   test('an expired link (BLOB_TTL_MS=1000) → 410', async () => {
-    const short = await startActionRelay({ BLOB_TTL_MS: '1000' });
-    const url = await makeImage(short);
-    expectRelayLink(url, short.url);
-    const wait = Number(new URL(url).searchParams.get('expires')) * 1000 - Date.now() + 100;
-    await new Promise((r) => setTimeout(r, Math.max(0, wait)));
-    const err = await openaiError(await fetch(url), 410);
-    expect(err.message).toMatch(/expired/i);
+    await withSkippableDate(async (skip) => {
+      const short = await startActionRelay({ BLOB_TTL_MS: '1000' });
+      const url = await makeImage(short);
+      expectRelayLink(url, short.url);
+      // Past the link's expiry (whole seconds) without waiting for it.
+      skip(Number(new URL(url).searchParams.get('expires')) * 1000 - Date.now() + 100);
+      const err = await openaiError(await fetch(url), 410);
+      expect(err.message).toMatch(/expired/i);
+    });
   });
 
   test('a link made by a relay with another OPENAI_API_KEY (another derived secret) → 403, even over the same blob directory', async () => {

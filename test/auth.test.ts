@@ -2,6 +2,10 @@ import { http, HttpResponse } from 'msw';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { OPENAI_BASE, useMockOpenAI } from './helpers/mock-openai.ts';
 import { OPENAI_KEY, RELAY_KEY, RELAY_KEY_2, startTestRelay, type TestRelay } from './helpers/relay.ts';
+import { expectOpenAIError } from './helpers/assertions.ts';
+
+/** The relay's own refusals: no param, a message that is a sentence. */
+const AUTH_ERROR = { param: null, minMessageLength: 11 };
 
 /**
  * Relay auth (fail closed, two header forms, several keys), public health, and CORS answered before auth.
@@ -16,20 +20,6 @@ afterAll(() => relay.shutdown());
 const MODELS = { object: 'list', data: [{ id: 'gpt-5', object: 'model', created: 1, owned_by: 'openai' }] };
 const mockModels = () => server.use(http.get(`${OPENAI_BASE}/v1/models`, () => HttpResponse.json(MODELS)));
 
-async function expectOpenAIError(res: Response, status: number) {
-  expect(res.status).toBe(status);
-  expect(res.headers.get('content-type')).toMatch(/^application\/json/);
-  const body = (await res.json()) as { error: Record<string, unknown> };
-  expect(Object.keys(body)).toEqual(['error']);
-  expect(body.error).toEqual({
-    message: expect.any(String),
-    type: expect.any(String),
-    param: null,
-    code: expect.anything(),
-  });
-  expect((body.error.message as string).length).toBeGreaterThan(10);
-  return body.error;
-}
 
 function expectNoSecrets(text: string) {
   for (const secret of [OPENAI_KEY, RELAY_KEY, RELAY_KEY_2]) expect(text).not.toContain(secret);
@@ -39,7 +29,7 @@ describe('relay key required', () => {
   test('no key → 401 in OpenAI error shape with WWW-Authenticate, nothing sent upstream', async () => {
     mockModels();
     const res = await fetch(`${relay.url}/v1/models`);
-    const error = await expectOpenAIError(res, 401);
+    const error = await expectOpenAIError(res, 401, AUTH_ERROR);
     expect(error.type).toBe('authentication_error');
     expect(error.code).toBe('missing_relay_key');
     expect(res.headers.get('www-authenticate')).toMatch(/^Bearer\b/);
@@ -61,7 +51,7 @@ describe('relay key required', () => {
     ];
     for (const headers of attempts) {
       const res = await relay.call('/v1/models', { headers });
-      const error = await expectOpenAIError(res, 401);
+      const error = await expectOpenAIError(res, 401, AUTH_ERROR);
       expect(error.type).toBe('authentication_error');
       expect(res.headers.get('www-authenticate')).toMatch(/^Bearer\b/);
     }
@@ -87,7 +77,7 @@ describe('relay key required', () => {
       headers: { 'content-type': 'application/json', authorization: 'Bearer nope-nope-nope-nope-nope' },
       body: JSON.stringify({ model: 'gpt-5', input: 'hi' }),
     });
-    await expectOpenAIError(res, 401);
+    await expectOpenAIError(res, 401, AUTH_ERROR);
     expect(upstream).toHaveLength(0);
   });
 
@@ -128,7 +118,7 @@ describe('relay key required', () => {
 
   test('unknown paths need the key too (401 before 404, so the route table is not probed anonymously)', async () => {
     const res = await fetch(`${relay.url}/v1/organization/users`);
-    await expectOpenAIError(res, 401);
+    await expectOpenAIError(res, 401, AUTH_ERROR);
     expect(upstream).toHaveLength(0);
   });
 });

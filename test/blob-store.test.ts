@@ -15,7 +15,7 @@ import { createLocalBlobStore } from '../src/actions/blob-store-local.ts';
 import { createS3BlobStore } from '../src/actions/blob-store-s3.ts';
 import { RelayError } from '../src/core/errors.ts';
 import { contentDisposition, registerBlobRoutes } from '../src/routes/blobs.ts';
-import { refusal } from './helpers/assertions.ts';
+import { expectOpenAIError, refusal } from './helpers/assertions.ts';
 import { listKeys, putRaw, rawS3, S3_TEST, useS3Prefixes, warnIfNoS3 } from './helpers/s3.ts';
 
 /**
@@ -328,12 +328,8 @@ for (const kind of KINDS) describe.skipIf(!available(kind))(`GET /v1/relay/blobs
   const pathOf = (url: string) => url.slice('http://relay.test'.length);
 
   async function expectError(res: Response, status: number, code: string) {
-    expect(res.status).toBe(status);
-    expect(res.headers.get('content-type')).toMatch(/^application\/json/);
     expect(res.headers.get('x-request-id')).toBe('req_test_1');
-    const body = (await res.json()) as { error: { message: string; code: string; type: string } };
-    expect(body.error.code).toBe(code);
-    expect(body.error.message.length).toBeGreaterThan(40);
+    await expectOpenAIError(res, status, { code, minMessageLength: 41 });
   }
 
   test('200 streams the bytes with download headers', async () => {

@@ -1,9 +1,11 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { parseEnv } from 'node:util';
 import { afterAll, describe, expect, test } from 'vitest';
+import { findDocumentedSecrets } from '../scripts/generate/emit-documented-secrets.ts';
 import { ConfigError, loadConfig, normalizeUpstreamBase } from '../src/config.ts';
 
 /** Start-up configuration: every mistake refused with a sentence a person can act on. */
@@ -51,6 +53,16 @@ describe('required settings', () => {
     }
   });
 
+  test('with RELAY_ADMIN_KEY, keys may all be made at /admin: no RELAY_KEY needed, and RATE_LIMITS may name labels of keys to come', () => {
+    const admin = 'admin-config-key-0123456789';
+    const config = loadConfig({ OPENAI_API_KEY: OPENAI, RELAY_ADMIN_KEY: admin, RATE_LIMITS: 'support-gpt=10/min' });
+    expect(config.relayAuth).toBe(true);
+    expect(config.relayKeys).toEqual([]);
+    expect(config.ops.limits.get('support-gpt')).toEqual({ requestsPerMinute: 10 });
+    expect(problemsOf({ ...base, RATE_LIMITS: 'support-gpt=10/min' }).join('\n')).toContain('no RELAY_KEY entry has that label');
+    expect(problemsOf({ OPENAI_API_KEY: OPENAI }).join('\n')).toContain('RELAY_ADMIN_KEY and create keys at /admin');
+  });
+
   test('RELAY_AUTH=off without RELAY_KEY is accepted, as an open relay', () => {
     const config = loadConfig({ OPENAI_API_KEY: OPENAI, RELAY_AUTH: 'off' });
     expect(config.relayAuth).toBe(false);
@@ -96,6 +108,38 @@ describe('relay keys', () => {
       { label: 'key-1', key: KEY_A },
       { label: 'key-2', key: KEY_B },
     ]);
+  });
+});
+
+describe('secrets the documentation prints, and placeholders', () => {
+  const ROOT = resolve(import.meta.dirname, '..');
+  const example = parseEnv(readFileSync(join(ROOT, '.env.example'), 'utf8'));
+
+  test('.env.example copied as it is: both its OpenAI key and its relay key are refused, each with a sentence', () => {
+    const problems = problemsOf(example);
+    expect(problems).toContainEqual(expect.stringMatching(/^OPENAI_API_KEY is the example value printed in \.env\.example, not a real key: set it to your OpenAI API key/));
+    expect(problems).toContainEqual(expect.stringMatching(/^RELAY_KEY entry "team" is the example value printed in \.env\.example: .*openssl rand -hex 32/));
+  });
+
+  test('every literal key the docs show (README.md, docs/, .env.example, render.yaml, ...) is refused wherever a secret goes', () => {
+    const documented = findDocumentedSecrets(ROOT);
+    expect(documented.size).toBeGreaterThan(0);
+    for (const [secret, file] of documented) {
+      const asRelayKey = problemsOf({ OPENAI_API_KEY: OPENAI, RELAY_KEY: `ops:${secret}` }).join('\n');
+      if (secret.length >= 16) expect(asRelayKey).toContain(`RELAY_KEY entry "ops" is the example value printed in ${file}`);
+      expect(problemsOf({ OPENAI_API_KEY: secret, RELAY_KEY: KEY_A }).join('\n')).toContain(`OPENAI_API_KEY is the example value printed in ${file}`);
+      expect(problemsOf({ ...base, RELAY_ADMIN_KEY: secret }).join('\n')).toContain('RELAY_ADMIN_KEY is the example value');
+    }
+  });
+
+  test('placeholder-shaped keys are refused without echoing them; ordinary keys pass', () => {
+    for (const placeholder of ['sk-...', 'sk-…', '<your-openai-key>', 'sk-proj-...abc']) {
+      const text = problemsOf({ OPENAI_API_KEY: placeholder, RELAY_KEY: KEY_A }).join('\n');
+      expect(text).toContain('OPENAI_API_KEY is a placeholder');
+      expect(text).not.toContain(placeholder);
+    }
+    expect(problemsOf({ OPENAI_API_KEY: OPENAI, RELAY_KEY: 'alice:<a-long-relay-key-here>' }).join('\n')).toContain('RELAY_KEY entry "alice" is a placeholder');
+    expect(loadConfig({ OPENAI_API_KEY: 'sk-proj-Abc_123-xyz', RELAY_KEY: 'team:your-own-key-0123456789' }).relayKeys).toHaveLength(1);
   });
 });
 
@@ -196,7 +240,8 @@ describe('defaults', () => {
 
 // ---------------------------------------------------------------- the real entry point
 
-const MAIN = resolve(import.meta.dirname, '../src/main.ts');
+const ROOT_DIR = resolve(import.meta.dirname, '..');
+const MAIN = join(ROOT_DIR, 'src/main.ts');
 const tempDirs: string[] = [];
 afterAll(() => {
   for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
@@ -232,7 +277,7 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-describe('node src/main.ts', () => {
+describe.concurrent('node src/main.ts', () => {
   test('without OPENAI_API_KEY it exits 1 with the sentence on stderr and no stack trace', async () => {
     const run = runMain(tempDir(), bareEnv({ RELAY_KEY: KEY_A }));
     const { code } = await run.exited;
@@ -250,6 +295,22 @@ describe('node src/main.ts', () => {
     expect(run.err()).not.toMatch(/^\s+at /m);
   });
 
+  test('an install with only the files the Docker image holds (no docs) still refuses the documented keys', async () => {
+    const dir = tempDir();
+    for (const name of ['src', 'generated', 'schemas', 'package.json']) cpSync(join(ROOT_DIR, name), join(dir, name), { recursive: true });
+    symlinkSync(join(ROOT_DIR, 'node_modules'), join(dir, 'node_modules'));
+    const child = spawn(process.execPath, [join(dir, 'src/launch.js')], {
+      cwd: dir,
+      env: bareEnv({ OPENAI_API_KEY: OPENAI, RELAY_KEY: 'team:change-me-to-a-long-random-secret' }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (c) => (stderr += c));
+    const code = await new Promise((r) => child.on('exit', r));
+    expect(code).toBe(1);
+    expect(stderr).toContain('RELAY_KEY entry "team" is the example value printed in .env.example');
+  });
+
   test('with a .env in its working directory it starts, serves /health, and exits 0 on SIGTERM', async () => {
     const dir = tempDir();
     const port = await freePort();
@@ -262,7 +323,7 @@ describe('node src/main.ts', () => {
     run.exited.then((e) => (exitedEarly = e));
     try {
       let res: Response | undefined;
-      const deadline = Date.now() + 8000;
+      const deadline = Date.now() + 30_000;
       while (Date.now() < deadline && !exitedEarly) {
         try {
           res = await fetch(`http://127.0.0.1:${port}/health`);

@@ -13,6 +13,7 @@ import { startRelay } from '../src/server.ts';
 import { startLocalUpstream } from './helpers/local-upstream.ts';
 import { rawRequest } from './helpers/raw-http.ts';
 import { OPENAI_KEY, RELAY_KEY, startTestRelay, type TestRelay } from './helpers/relay.ts';
+import { expectOpenAIError } from './helpers/assertions.ts';
 
 /**
  * Upstream faults against a real loopback upstream: each case states the exact answer the client gets,
@@ -88,16 +89,6 @@ async function expectBackToBaseline(baseline: Record<string, number>): Promise<v
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
 
-async function expectOpenAIError(res: Response, status: number) {
-  const text = await res.text();
-  expect(res.status, text).toBe(status);
-  expect(res.headers.get('content-type')).toMatch(/^application\/json/);
-  const body = JSON.parse(text) as { error: { message: string; type: string; param: unknown; code: unknown } };
-  expect(Object.keys(body)).toEqual(['error']);
-  expect(Object.keys(body.error).sort()).toEqual(['code', 'message', 'param', 'type']);
-  expect(body.error.message.length).toBeGreaterThan(0);
-  return body.error;
-}
 
 function proxyCall(relay: TestRelay, envelope: unknown, headers: Record<string, string> = {}) {
   return relay.call('/v1/proxy', { method: 'POST', headers: { ...JSON_HEADERS, ...headers }, body: JSON.stringify(envelope) });

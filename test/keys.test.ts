@@ -114,6 +114,27 @@ describe('parseLimitOverrides', () => {
     expect(policyFor(parseLimitOverrides('bot=1/min'), 'dave')).toEqual({});
   });
 
+  test('dollar budgets per UTC day and month, in micro-dollars, beside the other limits', () => {
+    const limits = parseLimitOverrides('alice=120/min:$5/day:$100/month,bot=$0.125/day, carol=$ 12.5 / MONTH:2000/day,*=$1000000000/month');
+    expect([...limits]).toEqual([
+      ['alice', { requestsPerMinute: 120, costPerDay: 5_000_000, costPerMonth: 100_000_000 }],
+      ['bot', { costPerDay: 125_000 }],
+      ['carol', { costPerMonth: 12_500_000, tokensPerDay: 2000 }],
+      ['*', { costPerMonth: 1e15 }],
+    ]);
+    expect(parseLimitOverrides('a=$0.000001/day').get('a')).toEqual({ costPerDay: 1 });
+    const problems = (raw: string) => problemsOf(() => parseLimitOverrides(raw));
+    expect(problems('a=$0/day')).toEqual(['RATE_LIMITS entry for "a" has "$0/day"; a dollar budget must be above $0 and at most $1000000000 (leave it out for no budget).']);
+    expect(problems('a=$1000000001/month')[0]).toMatch(/at most \$1000000000/);
+    expect(problems('a=$0.0000001/day')[0]).toMatch(/"\$0\.0000001\/day", which is not a limit/); // 7 decimals: below a micro-dollar
+    expect(problems('a=$5/min')[0]).toMatch(/which is not a limit/);
+    expect(problems('a=5$/day')[0]).toMatch(/which is not a limit/);
+    expect(problems('a=$-1/day')[0]).toMatch(/which is not a limit/);
+    expect(problems('a=$5/day:$6/day')).toEqual(['RATE_LIMITS entry for "a" gives a $/day limit twice; give it once.']);
+    // A token budget per day and a dollar budget per day are different limits.
+    expect(parseLimitOverrides('a=5/day:$5/day').get('a')).toEqual({ tokensPerDay: 5, costPerDay: 5_000_000 });
+  });
+
   test('unset or empty → no overrides', () => {
     expect(parseLimitOverrides(undefined).size).toBe(0);
     expect(parseLimitOverrides(' ').size).toBe(0);
@@ -140,7 +161,7 @@ describe('parseLimitOverrides', () => {
       'RATE_LIMITS entry for "a" is empty after "="; write e.g. a=120/min or a=2000000/day.',
     ]);
     expect(problemsOf(() => parseLimitOverrides('a=10/hour'))).toEqual([
-      'RATE_LIMITS entry for "a" has "10/hour", which is not a limit; use N/min (requests per minute) or N/day (tokens per UTC day), joined by ":".',
+      'RATE_LIMITS entry for "a" has "10/hour", which is not a limit; use N/min (requests per minute), N/day (tokens per UTC day), $N/day or $N/month (dollars per UTC day or calendar month), joined by ":".',
     ]);
     expect(problemsOf(() => parseLimitOverrides('a=1.5/min'))[0]).toMatch(/"1\.5\/min", which is not a limit/);
     expect(problemsOf(() => parseLimitOverrides('a=-1/min'))[0]).toMatch(/"-1\/min", which is not a limit/);

@@ -22,8 +22,8 @@ function decodeAll(bytes: Uint8Array): CleanRow[] {
 describe('packed usage rows', () => {
   test('every column survives packing: numbers, absent values, and text in any script', () => {
     const rows = [
-      row({ upstreamMs: 7, upstreamRequestId: 'req_abc', model: 'text-embedding-3-small', inputTokens: 9, outputTokens: 0, totalTokens: 9 }),
-      row({ keyLabel: 'équipe-北京-🚀', operation: 'createResponse', status: 499, latencyMs: 2_147_483_647, totalTokens: Number.MAX_SAFE_INTEGER }),
+      row({ upstreamMs: 7, upstreamRequestId: 'req_abc', model: 'text-embedding-3-small', inputTokens: 9, outputTokens: 0, totalTokens: 9, costMicros: 0 }),
+      row({ keyLabel: 'équipe-北京-🚀', operation: 'createResponse', status: 499, latencyMs: 2_147_483_647, totalTokens: Number.MAX_SAFE_INTEGER, costMicros: 1_234_567_890_123 }),
       row({ time: new Date(0), keyLabel: 'b', model: '', upstreamRequestId: undefined }),
     ];
     const packed = new PackedRows(3);
@@ -40,8 +40,9 @@ describe('packed usage rows', () => {
 
   test('values are cleaned before packing: long text cut to 200 units, NULs gone, lone surrogates replaced', () => {
     const packed = new PackedRows(1);
-    packed.push(sqliteRowValues(row({ keyLabel: 'a\u0000b', model: 'm\ud800'.padEnd(500, 'x'), latencyMs: Number.NaN, inputTokens: -3 })));
+    packed.push(sqliteRowValues(row({ keyLabel: 'a\u0000b', model: 'm\ud800'.padEnd(500, 'x'), latencyMs: Number.NaN, inputTokens: -3, costMicros: -1 })));
     const [v] = decodeAll(packed.liveBytes());
+    expect(v![11]).toBeNull(); // a negative cost is no cost
     expect(v![1]).toBe('ab');
     expect(v![7]).toBe('m\ufffd'.padEnd(200, 'x'));
     expect(v![4]).toBe(0);
@@ -82,6 +83,7 @@ describe('the ledger queues packed rows, not the objects it is given', () => {
       migrate: async () => {},
       insert: async (rows) => void inserted.push(rows),
       totals: async () => [],
+      spendSince: async () => [],
       close: async () => {},
     };
     const ledger = createLedger(store, { batchSize: 10, flushIntervalMs: 60_000 });
@@ -116,6 +118,7 @@ describe('the ledger queues packed rows, not the objects it is given', () => {
       },
       insertPacked: async (bytes) => void batches.push(decodeAll(bytes)),
       totals: async () => [],
+      spendSince: async () => [],
       close: async () => {},
     };
     const ledger = createLedger(store, { batchSize: 4, flushIntervalMs: 60_000 });

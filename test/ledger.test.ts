@@ -94,6 +94,7 @@ function instrumented(store: LedgerStore) {
   const wrapped: LedgerStore = {
     migrate: () => store.migrate(),
     totals: (q) => store.totals(q),
+    spendSince: (month, day) => store.spendSince(month, day),
     close: () => store.close(),
     async insert(rows) {
       state.active++;
@@ -128,21 +129,22 @@ function ledgerSuite(target: () => Target) {
   test('record → flush → totals, grouped by key label, operation and model; filtered by [from, to) and key label', async () => {
     const store = await target().open();
     const ledger = createLedger(store, { flushIntervalMs: 60_000 });
-    ledger.record(row({ time: minutes(0), model: 'gpt-4o', inputTokens: 10, outputTokens: 5, totalTokens: 15, upstreamMs: 80, upstreamRequestId: 'req_1' }));
-    ledger.record(row({ time: minutes(1), model: 'gpt-4o', inputTokens: 1, outputTokens: 2, totalTokens: 3, status: 499 }));
-    ledger.record(row({ time: minutes(2), model: 'gpt-4o-mini', inputTokens: 100, totalTokens: 100 }));
+    ledger.record(row({ time: minutes(0), model: 'gpt-4o', inputTokens: 10, outputTokens: 5, totalTokens: 15, costMicros: 75, upstreamMs: 80, upstreamRequestId: 'req_1' }));
+    ledger.record(row({ time: minutes(1), model: 'gpt-4o', inputTokens: 1, outputTokens: 2, totalTokens: 3, costMicros: 23, status: 499 }));
+    ledger.record(row({ time: minutes(2), model: 'gpt-4o-mini', inputTokens: 100, totalTokens: 100, costMicros: 15 }));
     ledger.record(row({ time: minutes(3), operation: 'listModels' })); // no model, no tokens
     ledger.record(row({ time: minutes(3), keyLabel: 'bob', model: 'gpt-4o', status: 429 }));
-    ledger.record(row({ time: minutes(10), keyLabel: 'bob', model: 'gpt-4o', inputTokens: 7, outputTokens: 7, totalTokens: 14 }));
+    ledger.record(row({ time: minutes(10), keyLabel: 'bob', model: 'gpt-4o', inputTokens: 7, outputTokens: 7, totalTokens: 14 })); // tokens without a price
     expect(ledger.queueDepth).toBe(6);
     await ledger.flush();
     expect(ledger.queueDepth).toBe(0);
 
+    const bobTotal = { keyLabel: 'bob', operation: 'createResponse', model: 'gpt-4o', requests: 2, errors: 1, inputTokens: 7, outputTokens: 7, totalTokens: 14, costMicros: 0, unpricedRequests: 1 };
     expect(await ledger.totals(ALL)).toEqual([
-      { keyLabel: 'alice', operation: 'createResponse', model: 'gpt-4o', requests: 2, errors: 1, inputTokens: 11, outputTokens: 7, totalTokens: 18 },
-      { keyLabel: 'alice', operation: 'createResponse', model: 'gpt-4o-mini', requests: 1, errors: 0, inputTokens: 100, outputTokens: 0, totalTokens: 100 },
-      { keyLabel: 'alice', operation: 'listModels', model: null, requests: 1, errors: 0, inputTokens: 0, outputTokens: 0, totalTokens: 0 },
-      { keyLabel: 'bob', operation: 'createResponse', model: 'gpt-4o', requests: 2, errors: 1, inputTokens: 7, outputTokens: 7, totalTokens: 14 },
+      { keyLabel: 'alice', operation: 'createResponse', model: 'gpt-4o', requests: 2, errors: 1, inputTokens: 11, outputTokens: 7, totalTokens: 18, costMicros: 98, unpricedRequests: 0 },
+      { keyLabel: 'alice', operation: 'createResponse', model: 'gpt-4o-mini', requests: 1, errors: 0, inputTokens: 100, outputTokens: 0, totalTokens: 100, costMicros: 15, unpricedRequests: 0 },
+      { keyLabel: 'alice', operation: 'listModels', model: null, requests: 1, errors: 0, inputTokens: 0, outputTokens: 0, totalTokens: 0, costMicros: 0, unpricedRequests: 0 },
+      bobTotal,
     ]);
     // [from, to): the row at `from` counts, the row at `to` does not
     const window = await ledger.totals({ from: minutes(1), to: minutes(10) });
@@ -153,9 +155,56 @@ function ledgerSuite(target: () => Target) {
       ['bob', 'createResponse', 'gpt-4o', 1],
     ]);
     const bob = await ledger.totals({ ...ALL, keyLabel: 'bob' });
-    expect(bob).toEqual([{ keyLabel: 'bob', operation: 'createResponse', model: 'gpt-4o', requests: 2, errors: 1, inputTokens: 7, outputTokens: 7, totalTokens: 14 }]);
+    expect(bob).toEqual([bobTotal]);
     expect(await ledger.totals({ ...ALL, keyLabel: 'nobody' })).toEqual([]);
     expect(await ledger.totals({ from: minutes(100), to: minutes(200) })).toEqual([]);
+    await ledger.close();
+  });
+
+  test('group_by: UTC days, any subset of day, key, operation, model; costs summed, unpriced requests counted', async () => {
+    const store = await target().open();
+    const ledger = createLedger(store, { flushIntervalMs: 60_000 });
+    const DAY = 1440;
+    ledger.record(row({ time: minutes(-1), model: 'gpt-5', totalTokens: 10, inputTokens: 10, costMicros: 13 })); // 2029-12-31 23:59 UTC
+    ledger.record(row({ time: minutes(0), model: 'gpt-5', totalTokens: 20, inputTokens: 20, costMicros: 25 }));
+    ledger.record(row({ time: minutes(DAY - 1), keyLabel: 'bob', model: 'gpt-5', totalTokens: 5, inputTokens: 5, costMicros: 6 }));
+    ledger.record(row({ time: minutes(DAY), model: 'odd-model', totalTokens: 9, inputTokens: 9 }));
+    const byDay = await ledger.totals({ ...ALL, groupBy: ['day'] });
+    expect(byDay.map((t) => [t.day, t.keyLabel, t.requests, t.totalTokens, t.costMicros, t.unpricedRequests])).toEqual([
+      ['2029-12-31', undefined, 1, 10, 13, 0],
+      ['2030-01-01', undefined, 2, 25, 31, 0],
+      ['2030-01-02', undefined, 1, 9, 0, 1],
+    ]);
+    const byDayAndKey = await ledger.totals({ ...ALL, groupBy: ['key', 'day'] });
+    expect(byDayAndKey.map((t) => [t.day, t.keyLabel, t.costMicros])).toEqual([
+      ['2029-12-31', 'alice', 13],
+      ['2030-01-01', 'alice', 25],
+      ['2030-01-01', 'bob', 6],
+      ['2030-01-02', 'alice', 0],
+    ]);
+    expect(byDayAndKey[0]).not.toHaveProperty('operation');
+    const all = await ledger.totals({ ...ALL, groupBy: [] });
+    expect(all).toEqual([{ requests: 4, errors: 0, inputTokens: 44, outputTokens: 0, totalTokens: 44, costMicros: 44, unpricedRequests: 1 }]);
+    expect(await ledger.totals({ from: minutes(5000), to: minutes(6000), groupBy: [] })).toEqual([]);
+    await ledger.close();
+  });
+
+  test('spendSince: each label\'s tokens and cost today and cost this month, what limit counters start from', async () => {
+    const store = await target().open();
+    const ledger = createLedger(store, { flushIntervalMs: 60_000 });
+    const monthStart = new Date(Date.UTC(2030, 0, 1));
+    const dayStart = new Date(Date.UTC(2030, 0, 20));
+    const at = (iso: string) => new Date(iso);
+    ledger.record(row({ time: at('2029-12-31T23:59:59Z'), totalTokens: 1000, costMicros: 1_000_000 })); // last month: not counted
+    ledger.record(row({ time: at('2030-01-05T10:00:00Z'), totalTokens: 100, costMicros: 400 }));
+    ledger.record(row({ time: at('2030-01-20T00:00:00Z'), totalTokens: 10, costMicros: 30 }));
+    ledger.record(row({ time: at('2030-01-20T12:00:00Z'), totalTokens: 5 })); // unpriced: tokens, no cost
+    ledger.record(row({ time: at('2030-01-19T23:00:00Z'), keyLabel: 'bob', totalTokens: 7, costMicros: 9 }));
+    const spend = await ledger.spendSince(monthStart, dayStart);
+    expect(spend.sort((a, b) => a.keyLabel.localeCompare(b.keyLabel))).toEqual([
+      { keyLabel: 'alice', dayTokens: 15, dayCostMicros: 30, monthCostMicros: 430 },
+      { keyLabel: 'bob', dayTokens: 0, dayCostMicros: 0, monthCostMicros: 9 },
+    ]);
     await ledger.close();
   });
 

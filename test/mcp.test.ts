@@ -94,7 +94,7 @@ describe('initialize and tools/list', () => {
     const { tools } = await client.listTools();
     const actions = operations.filter((o) => o.action).map((o) => o.operationId);
     expect(tools.map((t) => t.name).sort()).toEqual([...actions].sort());
-    expect(tools).toHaveLength(15);
+    expect(tools).toHaveLength(14);
     // What the client receives is the generator's tool list, field for field.
     expect(JSON.parse(JSON.stringify(tools))).toEqual(JSON.parse(JSON.stringify(buildTools(loadSpec()).map((e) => e.tool))));
     for (const tool of tools) {
@@ -115,7 +115,7 @@ describe('initialize and tools/list', () => {
   test('annotations follow the marks: reads are read-only, consequential writes destructive', async () => {
     const { tools } = await client.listTools();
     const byName = new Map(tools.map((t) => [t.name, t]));
-    expect(byName.get('getActionVideo')!.annotations).toMatchObject({ readOnlyHint: true, destructiveHint: false, idempotentHint: true });
+    expect(byName.get('listActionConversationItems')!.annotations).toMatchObject({ readOnlyHint: true, destructiveHint: false, idempotentHint: true });
     expect(byName.get('generateActionImage')!.annotations).toMatchObject({ readOnlyHint: false, destructiveHint: true, idempotentHint: false });
     expect(byName.get('searchActionVectorStore')!.annotations).toMatchObject({ readOnlyHint: false, destructiveHint: false });
     expect(byName.get('relayProxy')!.annotations).toMatchObject({ destructiveHint: true });
@@ -276,14 +276,14 @@ describe('tools/call runs the action handlers', () => {
   test("an upstream error is a tool result with isError and OpenAI's message, not a protocol error", async () => {
     server.use(
       http.post(`${OPENAI_BASE}/v1/responses`, () =>
-        HttpResponse.json({ error: { message: "The model 'gpt-nope' does not exist.", type: 'invalid_request_error', param: 'model', code: 'model_not_found' } }, { status: 400 }),
+        HttpResponse.json({ error: { message: "Invalid value for 'instructions'.", type: 'invalid_request_error', param: 'instructions', code: 'invalid_value' } }, { status: 400 }),
       ),
     );
-    const result = await call(client, 'createActionResponse', { input: 'hi', model: 'gpt-nope' });
+    const result = await call(client, 'createActionResponse', { input: 'hi', instructions: 'x' });
     expect(result.isError).toBe(true);
-    expect(textOf(result)).toBe("The model 'gpt-nope' does not exist.");
+    expect(textOf(result)).toBe("Invalid value for 'instructions'.");
     expect(result.structuredContent).toEqual({
-      error: { message: "The model 'gpt-nope' does not exist.", type: 'invalid_request_error', param: 'model', code: 'model_not_found', status: 400 },
+      error: { message: "Invalid value for 'instructions'.", type: 'invalid_request_error', param: 'instructions', code: 'invalid_value', status: 400 },
     });
     expect(JSON.stringify(result)).not.toContain(OPENAI_KEY);
 
@@ -317,15 +317,15 @@ describe('tools/call runs the action handlers', () => {
     const wrongType = await call(client, 'generateActionImage', { prompt: 'x', n: 9 });
     expect(textOf(wrongType)).toMatch(/^Invalid arguments: n: /);
 
-    const unknown = await call(client, 'getActionVideo', { video_id: 'video_1', colour: 'red' });
-    expect(textOf(unknown)).toBe('Invalid arguments: getActionVideo takes no argument colour.');
+    const unknown = await call(client, 'listActionConversationItems', { conversation_id: 'conv_1', colour: 'red' });
+    expect(textOf(unknown)).toBe('Invalid arguments: listActionConversationItems takes no argument colour.');
 
     const traversal = await call(client, 'getActionResponse', { response_id: '../../v1/organization' });
     expect(traversal.isError).toBe(true);
     expect(textOf(traversal)).toMatch(/Invalid path parameter 'response_id'/);
 
-    const noId = await call(client, 'getActionVideo', {});
-    expect(textOf(noId)).toBe('Invalid arguments: video_id is required.');
+    const noId = await call(client, 'listActionConversationItems', {});
+    expect(textOf(noId)).toBe('Invalid arguments: conversation_id is required.');
 
     const refs = await call(client, 'editActionImage', { prompt: 'x', openaiFileIdRefs: [{ name: 'a.png' }] });
     expect(textOf(refs)).toMatch(/^Invalid arguments: openaiFileIdRefs\.0\.download_link: /);
@@ -376,7 +376,7 @@ describe('HTTP: auth, limits, methods', () => {
     const list = (id: number) => ({ jsonrpc: '2.0', id, method: 'tools/list' });
     const first = await rpc(limited.url, list(1));
     expect(first.status).toBe(200);
-    expect((await first.json()).result.tools).toHaveLength(15);
+    expect((await first.json()).result.tools).toHaveLength(14);
     expect((await rpc(limited.url, list(2))).status).toBe(200);
     const third = await rpc(limited.url, list(3));
     expect(third.status).toBe(429);
@@ -474,11 +474,14 @@ describe('the tool list is generated from the spec', () => {
     expect(buildTools(real)).toEqual(mcpTools);
     expect(buildToolList(real).map((t) => t.name)).toEqual(operations.filter((o) => o.action).map((o) => o.operationId).sort((a, b) => order(a) - order(b)));
     real.paths['/v1/actions/images/generations'].post['x-relay'].action.consequential = false;
-    delete real.paths['/v1/actions/videos/{video_id}'].get['x-relay'].action;
+    delete real.paths['/v1/actions/conversations/{conversation_id}/items'].get['x-relay'].action;
+    // A retired operation leaves the tool list, mark and all.
+    real.paths['/v1/actions/responses/{response_id}'].get['x-relay'].retired = { date: '2030-01-01', source: 'https://example.com/x', replacement: null, product: 'x' };
     const tools = byName(buildToolList(real));
     expect(tools.get('generateActionImage')!.annotations.destructiveHint).toBe(false);
-    expect(tools.has('getActionVideo')).toBe(false);
-    expect(tools.size).toBe(14);
+    expect(tools.has('listActionConversationItems')).toBe(false);
+    expect(tools.has('getActionResponse')).toBe(false);
+    expect(tools.size).toBe(12);
   });
 
   test('the served tools join the route table and the handlers by operationId, with no second derivation', () => {

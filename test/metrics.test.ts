@@ -104,6 +104,32 @@ describe('metrics', () => {
     expect(globalRegistry.getSingleMetric('relay_requests_total')).toBeUndefined();
   });
 
+  test('usage: tokens by key, model and kind; cost in dollars; unpriced calls by model', async () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    const usage = { inputTokens: 1000, outputTokens: 300, details: { cachedInput: 600, reasoning: 200, audioOutput: 50 } };
+    metrics.usageRecorded('alice', 'gpt-5', usage, 1234);
+    metrics.usageRecorded('alice', 'gpt-5', { inputTokens: 10, outputTokens: 1 }, 16);
+    metrics.usageRecorded('alice', 'gpt-9', { inputTokens: 5 }, undefined);
+    metrics.unpricedUsage('gpt-9');
+    metrics.unpricedUsage('gpt-9');
+    const { body } = await metrics.render();
+    const t = (kind: string, model = 'gpt-5') => sample(body, 'relay_tokens_total', { key: 'alice', model, kind });
+    expect([t('input'), t('cached_input'), t('output'), t('reasoning'), t('audio_output')]).toEqual([1010, 600, 301, 200, 50]);
+    expect(t('image_input')).toBeUndefined(); // kinds that never occurred are not exported
+    expect(sample(body, 'relay_cost_usd_total', { key: 'alice', model: 'gpt-5' })).toBeCloseTo(0.00125, 12);
+    expect(t('input', 'gpt-9')).toBe(5);
+    expect(sample(body, 'relay_cost_usd_total', { key: 'alice', model: 'gpt-9' })).toBeUndefined();
+    expect(sample(body, 'relay_unpriced_usage_total', { model: 'gpt-9' })).toBe(2);
+  });
+
+  test('usage metrics stay bounded too: models beyond the cap are "other"', async () => {
+    const metrics = createMetrics({ defaultMetrics: false, maxLabelValues: 3 });
+    for (let i = 0; i < 10; i++) metrics.usageRecorded('alice', `model-${i}`, { inputTokens: 1 }, 1);
+    const { body } = await metrics.render();
+    expect(sample(body, 'relay_tokens_total', { key: 'alice', model: 'other', kind: 'input' })).toBe(7);
+    expect(sample(body, 'relay_cost_usd_total', { key: 'alice', model: 'other' })).toBeCloseTo(0.000007, 12);
+  });
+
   test('label cardinality is bounded: odd statuses become 0, values beyond the cap become "other"', async () => {
     const metrics = createMetrics({ defaultMetrics: false, maxLabelValues: 3 });
     for (const op of ['a', 'b', 'c', 'd', 'e']) metrics.requestFinished({ operation: op, status: 200, keyLabel: 'k' }, 0.1);

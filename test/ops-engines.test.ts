@@ -6,6 +6,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { OPENAI_BASE, useMockOpenAI } from './helpers/mock-openai.ts';
 import { startTestRelay, type TestRelay } from './helpers/relay.ts';
+import { expectOpenAIError } from './helpers/assertions.ts';
 
 /**
  * The operations features against real engines: the usage ledger in PostgreSQL (TEST_DATABASE_URL) and per-key
@@ -48,16 +49,6 @@ async function drained(res: Response): Promise<number> {
   return res.status;
 }
 
-async function expectOpenAIError(res: Response, status: number, fields: { type?: string; code?: string; message?: RegExp }) {
-  expect(res.status).toBe(status);
-  expect(res.headers.get('content-type')).toMatch(/^application\/json/);
-  const body = (await res.json()) as { error: { message: string; type: string; param: unknown; code: unknown } };
-  expect(Object.keys(body)).toEqual(['error']);
-  expect(body.error).toHaveProperty('param');
-  if (fields.type !== undefined) expect(body.error.type).toBe(fields.type);
-  if (fields.code !== undefined) expect(body.error.code).toBe(fields.code);
-  if (fields.message !== undefined) expect(body.error.message).toMatch(fields.message);
-}
 
 /** Limits count per wall-clock minute: start a limit test well inside one, so its window cannot roll over mid-test. */
 async function awayFromMinuteEdge(): Promise<void> {
@@ -115,13 +106,14 @@ describe.skipIf(!PG_URL)('usage ledger on PostgreSQL (TEST_DATABASE_URL)', () =>
     }
   });
 
+  // Costs by hand, rounded per request to the nearest micro-dollar (see ops.test.ts): 0.16 → 0, 212.5 → 213, 2.85 → 3, 76.25 → 76 µ$.
   const EXPECTED = [
-    { keyLabel: A, operation: 'createEmbedding', model: EMBED_MODEL, requests: 1, errors: 0, inputTokens: 8, outputTokens: 0, totalTokens: 8 },
-    { keyLabel: A, operation: 'createResponse', model: null, requests: 1, errors: 1, inputTokens: 0, outputTokens: 0, totalTokens: 0 },
-    { keyLabel: A, operation: 'createResponse', model: RESP_MODEL, requests: 1, errors: 0, inputTokens: 10, outputTokens: 20, totalTokens: 30 },
-    { keyLabel: A, operation: 'getResponse', model: null, requests: 1, errors: 0, inputTokens: 0, outputTokens: 0, totalTokens: 0 },
-    { keyLabel: B, operation: 'createChatCompletion', model: CHAT_MODEL, requests: 1, errors: 0, inputTokens: 3, outputTokens: 4, totalTokens: 7 },
-    { keyLabel: B, operation: 'createResponse', model: RESP_MODEL, requests: 1, errors: 0, inputTokens: 5, outputTokens: 7, totalTokens: 12 },
+    { keyLabel: A, operation: 'createEmbedding', model: EMBED_MODEL, requests: 1, errors: 0, inputTokens: 8, outputTokens: 0, totalTokens: 8, cost_usd: 0, unpriced_requests: 0 },
+    { keyLabel: A, operation: 'createResponse', model: null, requests: 1, errors: 1, inputTokens: 0, outputTokens: 0, totalTokens: 0, cost_usd: 0, unpriced_requests: 0 },
+    { keyLabel: A, operation: 'createResponse', model: RESP_MODEL, requests: 1, errors: 0, inputTokens: 10, outputTokens: 20, totalTokens: 30, cost_usd: 0.000213, unpriced_requests: 0 },
+    { keyLabel: A, operation: 'getResponse', model: null, requests: 1, errors: 0, inputTokens: 0, outputTokens: 0, totalTokens: 0, cost_usd: 0, unpriced_requests: 0 },
+    { keyLabel: B, operation: 'createChatCompletion', model: CHAT_MODEL, requests: 1, errors: 0, inputTokens: 3, outputTokens: 4, totalTokens: 7, cost_usd: 0.000003, unpriced_requests: 0 },
+    { keyLabel: B, operation: 'createResponse', model: RESP_MODEL, requests: 1, errors: 0, inputTokens: 5, outputTokens: 7, totalTokens: 12, cost_usd: 0.000076, unpriced_requests: 0 },
   ];
 
   test('JSON and streamed answers, an upstream 400 and a GET → GET /v1/relay/usage totals; graceful shutdown loses no row', async () => {

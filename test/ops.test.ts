@@ -7,7 +7,7 @@ import { http, HttpResponse } from 'msw';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { OPENAI_BASE, useMockOpenAI } from './helpers/mock-openai.ts';
 import { OPENAI_KEY, startTestRelay, type TestRelay } from './helpers/relay.ts';
-import { sample } from './helpers/assertions.ts';
+import { expectOpenAIError, sample } from './helpers/assertions.ts';
 
 /**
  * Operations features end to end, through a real relay on loopback with MSW playing OpenAI: named keys in
@@ -103,18 +103,6 @@ async function awayFromMinuteEdge(): Promise<void> {
   if (left < 4_000) await sleep(left + 50);
 }
 
-async function expectOpenAIError(res: Response, status: number, fields: { type?: string; code?: string | null; message?: RegExp }) {
-  expect(res.status).toBe(status);
-  expect(res.headers.get('content-type')).toMatch(/^application\/json/);
-  const body = (await res.json()) as { error: { message: string; type: string; param: unknown; code: unknown } };
-  expect(Object.keys(body)).toEqual(['error']);
-  expect(typeof body.error.message).toBe('string');
-  expect(body.error).toHaveProperty('param');
-  if (fields.type !== undefined) expect(body.error.type).toBe(fields.type);
-  if (fields.code !== undefined) expect(body.error.code).toBe(fields.code);
-  if (fields.message !== undefined) expect(body.error.message).toMatch(fields.message);
-  return body.error;
-}
 
 // ---- what the mock OpenAI answers ----
 
@@ -262,17 +250,20 @@ describe('usage ledger end to end (SQLite file) and GET /v1/relay/usage', () => 
   const usage = (query = '', key = ADMIN_KEY) => get(relay, `/v1/relay/usage${query}`, key);
   const withoutAdmin = <T extends { keyLabel: string }>(rows: T[]) => rows.filter((r) => r.keyLabel !== 'admin');
 
+  // Costs by hand (USD per 1M tokens = µ$ per token), each request rounded to the nearest micro-dollar:
+  // text-embedding-3-small 8 × 0.02 = 0.16 µ$ → 0; gpt-5 10 × 1.25 + 20 × 10 = 212.5 µ$ → 213 (half up);
+  // gpt-4o-mini 3 × 0.15 + 4 × 0.6 = 2.85 µ$ → 3; gpt-5 5 × 1.25 + 7 × 10 = 76.25 µ$ → 76.
   const BATCH1 = [
-    { keyLabel: 'alice', operation: 'createEmbedding', model: EMBED_MODEL, requests: 1, errors: 0, inputTokens: 8, outputTokens: 0, totalTokens: 8 },
-    { keyLabel: 'alice', operation: 'createResponse', model: RESP_MODEL, requests: 1, errors: 0, inputTokens: 10, outputTokens: 20, totalTokens: 30 },
+    { keyLabel: 'alice', operation: 'createEmbedding', model: EMBED_MODEL, requests: 1, errors: 0, inputTokens: 8, outputTokens: 0, totalTokens: 8, cost_usd: 0, unpriced_requests: 0 },
+    { keyLabel: 'alice', operation: 'createResponse', model: RESP_MODEL, requests: 1, errors: 0, inputTokens: 10, outputTokens: 20, totalTokens: 30, cost_usd: 0.000213, unpriced_requests: 0 },
   ];
   const BATCH2 = [
     // the upstream 400: counted as a request and an error, no model, no tokens
-    { keyLabel: 'alice', operation: 'createResponse', model: null, requests: 1, errors: 1, inputTokens: 0, outputTokens: 0, totalTokens: 0 },
+    { keyLabel: 'alice', operation: 'createResponse', model: null, requests: 1, errors: 1, inputTokens: 0, outputTokens: 0, totalTokens: 0, cost_usd: 0, unpriced_requests: 0 },
     // a GET of a stored response repeats its usage: it must not count again
-    { keyLabel: 'alice', operation: 'getResponse', model: null, requests: 1, errors: 0, inputTokens: 0, outputTokens: 0, totalTokens: 0 },
-    { keyLabel: 'bob', operation: 'createChatCompletion', model: CHAT_MODEL, requests: 1, errors: 0, inputTokens: 3, outputTokens: 4, totalTokens: 7 },
-    { keyLabel: 'bob', operation: 'createResponse', model: RESP_MODEL, requests: 1, errors: 0, inputTokens: 5, outputTokens: 7, totalTokens: 12 },
+    { keyLabel: 'alice', operation: 'getResponse', model: null, requests: 1, errors: 0, inputTokens: 0, outputTokens: 0, totalTokens: 0, cost_usd: 0, unpriced_requests: 0 },
+    { keyLabel: 'bob', operation: 'createChatCompletion', model: CHAT_MODEL, requests: 1, errors: 0, inputTokens: 3, outputTokens: 4, totalTokens: 7, cost_usd: 0.000003, unpriced_requests: 0 },
+    { keyLabel: 'bob', operation: 'createResponse', model: RESP_MODEL, requests: 1, errors: 0, inputTokens: 5, outputTokens: 7, totalTokens: 12, cost_usd: 0.000076, unpriced_requests: 0 },
   ];
   const sortTotals = <T extends { keyLabel: string; operation: string; model: string | null }>(rows: T[]) =>
     [...rows].sort((a, b) =>
@@ -451,6 +442,47 @@ describe('usage ledger end to end (SQLite file) and GET /v1/relay/usage', () => 
     expect(nobody.data).toEqual([]);
   });
 
+  test('group_by=day: UTC day buckets over the last 30 days by default; format=csv: the same groups as CSV', async () => {
+    const res = await usage('?group_by=day,key');
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { from: string; to: string; group_by: string[]; data: { day: string; keyLabel: string; requests: number; cost_usd: number }[] };
+    expect(body.group_by).toEqual(['day', 'key']);
+    const to = Date.parse(body.to);
+    expect(Date.parse(body.from)).toBe((Math.ceil(to / 86_400_000) - 30) * 86_400_000);
+    const today = new Date(testStart).toISOString().slice(0, 10);
+    const mine = withoutAdmin(body.data).filter((d) => d.day === today || d.day === new Date().toISOString().slice(0, 10));
+    expect(mine.map((d) => d.keyLabel).sort()).toEqual(['alice', 'bob']);
+    expect(mine.reduce((n, d) => n + d.requests, 0)).toBe(6);
+    expect(mine.find((d) => d.keyLabel === 'bob')).toMatchObject({ cost_usd: 0.000079 });
+    expect(mine[0]).not.toHaveProperty('operation');
+
+    const csv = await usage('?format=csv');
+    expect(csv.status).toBe(200);
+    expect(csv.headers.get('content-type')).toBe('text/csv; charset=utf-8');
+    expect(csv.headers.get('content-disposition')).toMatch(/^attachment; filename="relay-usage-\d{4}-\d{2}-\d{2}-\d{4}-\d{2}-\d{2}\.csv"$/);
+    const lines = (await csv.text()).split('\r\n');
+    expect(lines[0]).toBe('key,operation,model,requests,errors,input_tokens,output_tokens,total_tokens,cost_usd,unpriced_requests');
+    expect(lines).toContain(`alice,createResponse,${RESP_MODEL},1,0,10,20,30,0.000213,0`);
+    expect(lines).toContain(`bob,createChatCompletion,${CHAT_MODEL},1,0,3,4,7,0.000003,0`);
+    expect(lines.at(-1)).toBe('');
+
+    for (const [query, code, param] of [['?group_by=week', 'invalid_group_by', 'group_by'], ['?format=xml', 'invalid_format', 'format']]) {
+      const refused = await usage(query);
+      expect(refused.status).toBe(400);
+      expect(((await refused.json()) as { error: unknown }).error).toMatchObject({ type: 'invalid_request_error', code, param });
+    }
+  });
+
+  test('GET /v1/relay/prices: the table in force, with its source and date; admin only', async () => {
+    const res = await get(relay, '/v1/relay/prices', ADMIN_KEY);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { object: string; from: string; source: string; retrieved: string; models: Record<string, { input: number }> };
+    expect(body).toMatchObject({ object: 'relay.prices', from: 'built-in', currency: 'USD', per_tokens: 1_000_000 });
+    expect(body.source).toMatch(/^https:\/\/developers\.openai\.com\//);
+    expect(body.models['gpt-5']).toMatchObject({ input: 1.25, cached_input: 0.125, output: 10 });
+    await expectOpenAIError(await get(relay, '/v1/relay/prices', KEY_ALICE), 401, { type: 'authentication_error' });
+  });
+
   test('bad windows are 400 invalid_time in OpenAI shape', async () => {
     await expectOpenAIError(await usage('?from=not-a-time'), 400, { type: 'invalid_request_error', code: 'invalid_time' });
     const now = new Date().toISOString();
@@ -520,7 +552,7 @@ describe('admin endpoints without RELAY_ADMIN_KEY', () => {
   afterAll(() => relay.shutdown());
 
   test('GET /v1/relay/usage and GET /metrics are 403, with or without a key', async () => {
-    for (const path of ['/v1/relay/usage', '/metrics']) {
+    for (const path of ['/v1/relay/usage', '/v1/relay/prices', '/metrics']) {
       for (const key of [undefined, KEY_ALICE, ADMIN_KEY]) {
         const res = await get(relay, path, key);
         const err = await expectOpenAIError(res, 403, { type: 'permission_error', code: 'admin_disabled' });

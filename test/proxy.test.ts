@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { operations, type RelayOperation } from '../generated/routes.ts';
 import { heldSseStream, OPENAI_BASE, useMockOpenAI } from './helpers/mock-openai.ts';
 import { OPENAI_KEY, RELAY_KEY, RELAY_KEY_2, startTestRelay, type TestRelay } from './helpers/relay.ts';
+import { expectOpenAIError } from './helpers/assertions.ts';
 
 /**
  * POST /v1/proxy: the JSON envelope {method, path, query?|params?, body?|json?|payload?} reaches exactly the
@@ -40,18 +41,10 @@ interface OpenAIError {
 }
 
 async function expectRefusal(res: Response, status: number): Promise<OpenAIError> {
-  const text = await res.text();
-  expect(res.status, text).toBe(status);
-  expect(res.headers.get('content-type')).toMatch(/^application\/json/);
   expect(res.headers.get('x-request-id')).toBeTruthy();
-  const parsed = JSON.parse(text) as { error: OpenAIError };
-  expect(Object.keys(parsed)).toEqual(['error']);
-  expect(Object.keys(parsed.error).sort()).toEqual(['code', 'message', 'param', 'type']);
-  expect(typeof parsed.error.message).toBe('string');
-  expect(parsed.error.message.length).toBeGreaterThan(0);
-  expect(typeof parsed.error.type).toBe('string');
+  const error = await expectOpenAIError(res, status);
   expect(upstream, 'requests that reached upstream').toEqual([]);
-  return parsed.error;
+  return error;
 }
 
 /** An operation's path with every `{param}` filled in, e.g. /v1/files/{file_id}/content → /v1/files/id_1/content. */
@@ -271,12 +264,14 @@ describe('refusals: OpenAI error shape, zero upstream requests', () => {
   const notJson = operations.filter(
     (op) =>
       op.kind === 'passthrough' &&
-      (op.answer === 'binary' || (op.requestContentTypes.length > 0 && op.requestContentTypes.every((t) => t === 'multipart/form-data'))),
+      !op.retired &&
+      (op.answer === 'binary' || (op.requestContentTypes.length > 0 && !op.requestContentTypes.includes('application/json'))),
   );
 
-  test('the table has multipart-only and binary operations to check', () => {
+  test('the table has multipart-only, SDP and binary operations to check', () => {
     expect(notJson.some((op) => op.answer === 'binary')).toBe(true);
     expect(notJson.some((op) => op.body === 'multipart')).toBe(true);
+    expect(notJson.some((op) => op.body === 'sdp')).toBe(true);
   });
 
   test.each(notJson.map((op) => [`${op.method.toUpperCase()} ${op.path}`, op] as const))(
@@ -296,7 +291,7 @@ describe('refusals: OpenAI error shape, zero upstream requests', () => {
     await expectRefusal(res, 400);
   });
 
-  const relayOps = operations.filter((op) => op.kind === 'relay');
+  const relayOps = operations.filter((op) => op.kind === 'relay' && !op.retired);
   test.each(relayOps.map((op) => [`${op.method.toUpperCase()} ${op.path}`, op] as const))(
     'relay operation %s is refused: call it directly',
     async (_name, op) => {

@@ -20,6 +20,8 @@ const T0 = Date.UTC(2030, 4, 17, 13, 45, 20);
 const NEXT_MINUTE = Date.UTC(2030, 4, 17, 13, 46, 0);
 const NEXT_DAY = Date.UTC(2030, 4, 18, 0, 0, 0);
 const SECONDS_TO_MIDNIGHT = (NEXT_DAY - T0) / 1000;
+const NEXT_MONTH = Date.UTC(2030, 5, 1, 0, 0, 0);
+const USD = 1_000_000; // micro-dollars
 
 /** The behaviour both limiters must share. `make` gives a fresh limiter with its own counters. */
 function limiterBehaviour(make: () => RateLimiter | Promise<RateLimiter>) {
@@ -45,9 +47,9 @@ function limiterBehaviour(make: () => RateLimiter | Promise<RateLimiter>) {
     const rl = await make();
     const policy = { tokensPerDay: 1000 };
     expect(await rl.take('bob', policy, T0)).toEqual({ allowed: true, remainingTokens: 1000 });
-    await rl.addTokens('bob', 600, T0);
+    await rl.addUsage('bob', { tokens: 600 }, T0);
     expect(await rl.take('bob', policy, T0 + 1000)).toEqual({ allowed: true, remainingTokens: 400 });
-    await rl.addTokens('bob', 500, T0 + 2000); // overshoots: the request was already running
+    await rl.addUsage('bob', { tokens: 500 }, T0 + 2000); // overshoots: the request was already running
     expect(await rl.take('bob', policy, T0 + 3000)).toEqual({
       allowed: false,
       limit: 'tokens_per_day',
@@ -61,21 +63,21 @@ function limiterBehaviour(make: () => RateLimiter | Promise<RateLimiter>) {
 
   test('tokens that are not a positive finite number count nothing; fractions round up', async () => {
     const rl = await make();
-    for (const bad of [0, -5, Number.NaN, Number.POSITIVE_INFINITY]) await rl.addTokens('carol', bad, T0);
-    await rl.addTokens('carol', 0.2, T0);
+    for (const bad of [0, -5, Number.NaN, Number.POSITIVE_INFINITY]) await rl.addUsage('carol', { tokens: bad }, T0);
+    await rl.addUsage('carol', { tokens: 0.2 }, T0);
     expect(await rl.take('carol', { tokensPerDay: 10 }, T0)).toEqual({ allowed: true, remainingTokens: 9 });
   });
 
   test('a request refused for tokens/day does not use up a request of the minute', async () => {
     const rl = await make();
-    await rl.addTokens('dave', 10, T0);
+    await rl.addUsage('dave', { tokens: 10 }, T0);
     expect(await rl.take('dave', { requestsPerMinute: 1, tokensPerDay: 10 }, T0)).toMatchObject({ allowed: false, limit: 'tokens_per_day' });
     expect(await rl.take('dave', { requestsPerMinute: 1 }, T0)).toEqual({ allowed: true, remaining: 0 });
   });
 
   test('both limits: the decision reports both remainders', async () => {
     const rl = await make();
-    await rl.addTokens('erin', 30, T0);
+    await rl.addUsage('erin', { tokens: 30 }, T0);
     expect(await rl.take('erin', { requestsPerMinute: 2, tokensPerDay: 100 }, T0)).toEqual({ allowed: true, remaining: 1, remainingTokens: 70 });
   });
 
@@ -84,14 +86,62 @@ function limiterBehaviour(make: () => RateLimiter | Promise<RateLimiter>) {
     const policy = { requestsPerMinute: 1, tokensPerDay: 5 };
     expect((await rl.take('a', policy, T0)).allowed).toBe(true);
     expect((await rl.take('a', policy, T0)).allowed).toBe(false);
-    await rl.addTokens('b', 5, T0);
+    await rl.addUsage('b', { tokens: 5 }, T0);
     expect((await rl.take('b', policy, T0)).limit).toBe('tokens_per_day');
     expect((await rl.take('c', policy, T0)).allowed).toBe(true);
   });
 
+  test('$/day: cost accumulates, refuses at the budget until the next UTC day, saying when it resets', async () => {
+    const rl = await make();
+    const policy = { costPerDay: 5 * USD, requestsPerMinute: 100 };
+    expect(await rl.take('frank', policy, T0)).toEqual({ allowed: true, remaining: 99 });
+    await rl.addUsage('frank', { costMicros: 4_999_999 }, T0);
+    expect((await rl.take('frank', policy, T0)).allowed).toBe(true); // one micro-dollar under
+    await rl.addUsage('frank', { costMicros: 2 }, T0); // the request in flight overshoots
+    const refused = await rl.take('frank', policy, T0 + 1000);
+    expect(refused).toEqual({
+      allowed: false,
+      limit: 'cost_per_day',
+      limitValue: 5 * USD,
+      spentMicros: 5 * USD + 1,
+      resetAt: NEXT_DAY,
+      retryAfterSeconds: SECONDS_TO_MIDNIGHT - 1,
+    });
+    // A refused request does not use up a request of the minute.
+    expect(await rl.take('frank', { requestsPerMinute: 100 }, T0 + 1000)).toEqual({ allowed: true, remaining: 97 });
+    expect(await rl.take('frank', policy, NEXT_DAY)).toEqual({ allowed: true, remaining: 99 });
+  });
+
+  test('$/month: spending of every day of the UTC month adds up, and the month\'s end resets it', async () => {
+    const rl = await make();
+    const policy = { costPerDay: 10 * USD, costPerMonth: 12 * USD };
+    await rl.addUsage('gina', { costMicros: 7 * USD }, T0 - 3 * 86_400_000); // earlier this month
+    await rl.addUsage('gina', { costMicros: 5 * USD, tokens: 10 }, T0);
+    const refused = await rl.take('gina', policy, T0);
+    expect(refused).toMatchObject({ allowed: false, limit: 'cost_per_month', limitValue: 12 * USD, spentMicros: 12 * USD, resetAt: NEXT_MONTH });
+    expect(refused.retryAfterSeconds).toBe((NEXT_MONTH - T0) / 1000);
+    expect((await rl.take('gina', policy, NEXT_MONTH)).allowed).toBe(true);
+    // Spending of last month counts for nothing; the day budget alone still holds.
+    await rl.addUsage('gina', { costMicros: 10 * USD }, NEXT_MONTH);
+    expect(await rl.take('gina', policy, NEXT_MONTH + 1000)).toMatchObject({ allowed: false, limit: 'cost_per_day' });
+  });
+
+  test('seed: what the ledger says was spent counts at once; the store never goes below what it holds', async () => {
+    const rl = await make();
+    const policy = { tokensPerDay: 100, costPerDay: 5 * USD, costPerMonth: 50 * USD };
+    await rl.seed([{ label: 'hank', dayTokens: 99, dayCostMicros: 1 * USD, monthCostMicros: 49 * USD }], T0);
+    expect(await rl.take('hank', policy, T0)).toEqual({ allowed: true, remainingTokens: 1 });
+    await rl.addUsage('hank', { costMicros: 1 * USD }, T0);
+    expect(await rl.take('hank', policy, T0)).toMatchObject({ allowed: false, limit: 'cost_per_month', spentMicros: 50 * USD });
+    // A second seed (another replica starting) with older, smaller figures changes nothing.
+    await rl.seed([{ label: 'hank', dayTokens: 0, dayCostMicros: 0, monthCostMicros: 0 }], T0);
+    expect(await rl.take('hank', policy, T0)).toMatchObject({ allowed: false, limit: 'cost_per_month' });
+    await rl.seed([], T0);
+  });
+
   test('unlimited policy allows everything', async () => {
     const rl = await make();
-    await rl.addTokens('free', 1e12, T0);
+    await rl.addUsage('free', { tokens: 1e12 }, T0);
     for (let i = 0; i < 200; i++) expect(await rl.take('free', {}, T0)).toEqual({ allowed: true });
   });
 }
@@ -143,6 +193,27 @@ describe('rateLimitError', () => {
     expect(err.message).toBe('Rate limit reached: this relay key has used its limit of 2000000 tokens per day (UTC). Retry in 10 h 15 min.');
   });
 
+  test('$/day → 429 budget_exceeded: what was spent of which budget, and when it resets', () => {
+    const err = rateLimitError({ allowed: false, limit: 'cost_per_day', limitValue: 5 * USD, spentMicros: 5_020_000, resetAt: NEXT_DAY, retryAfterSeconds: SECONDS_TO_MIDNIGHT });
+    expect(err.status).toBe(429);
+    expect(err.headers).toEqual({ 'retry-after': String(SECONDS_TO_MIDNIGHT) });
+    expect(err.toJSON().error).toEqual({
+      message:
+        "Budget reached: this relay key has spent $5.02 of its $5.00 budget for today (UTC). The budget resets at 00:00 UTC, in 10 h 15 min; ask the relay's operator to raise it (RATE_LIMITS) if you need more before then.",
+      type: 'rate_limit_error',
+      param: null,
+      code: 'budget_exceeded',
+    });
+  });
+
+  test('$/month → 429 budget_exceeded naming the day it resets', () => {
+    const err = rateLimitError({ allowed: false, limit: 'cost_per_month', limitValue: 125_000, spentMicros: 125_001, resetAt: NEXT_MONTH, retryAfterSeconds: (NEXT_MONTH - T0) / 1000 });
+    expect(err.code).toBe('budget_exceeded');
+    expect(err.message).toBe(
+      "Budget reached: this relay key has spent $0.125001 of its $0.125 budget for this month (UTC). The budget resets on 2030-06-01 at 00:00 UTC, in 15 days; ask the relay's operator to raise it (RATE_LIMITS) if you need more before then.",
+    );
+  });
+
   test('limits unavailable (fail closed) → 503 rate_limits_unavailable, Retry-After 1', () => {
     const err = rateLimitError({ allowed: false, retryAfterSeconds: 1, unavailable: true });
     expect(err.status).toBe(503);
@@ -176,11 +247,17 @@ describe.skipIf(!REDIS_URL)('Redis rate limiter', () => {
 
   limiterBehaviour(() => make());
 
-  test('counters live under prefix:rpm:<label>:<minute> and prefix:tpd:<label>:<day>, and expire', async () => {
+  test('counters live under prefix:rpm:<label>:<minute>, prefix:tpd|cpd:<label>:<day> and prefix:cpm:<label>:<month>, and expire', async () => {
     const p = `${prefix}:names`;
     const rl = make(p);
-    await rl.take('alice', { requestsPerMinute: 5, tokensPerDay: 100 }, T0);
-    await rl.addTokens('alice', 7, T0);
+    await rl.take('alice', { requestsPerMinute: 5, tokensPerDay: 100, costPerMonth: USD }, T0);
+    await rl.addUsage('alice', { tokens: 7, costMicros: 1234 }, T0);
+    const cpdKey = `${p}:cpd:alice:${Math.floor(T0 / 86_400_000)}`;
+    const cpmKey = `${p}:cpm:alice:${2030 * 12 + 4}`;
+    expect(await admin.get(cpdKey)).toBe('1234');
+    expect(await admin.get(cpmKey)).toBe('1234');
+    expect(await admin.ttl(cpmKey)).toBeGreaterThan((NEXT_MONTH - T0) / 1000);
+    expect(await admin.ttl(cpmKey)).toBeLessThanOrEqual((NEXT_MONTH - T0) / 1000 + 86_400);
     const rpmKey = `${p}:rpm:alice:${Math.floor(T0 / 60_000)}`;
     const tpdKey = `${p}:tpd:alice:${Math.floor(T0 / 86_400_000)}`;
     expect(await admin.get(rpmKey)).toBe('1');
@@ -203,8 +280,8 @@ describe.skipIf(!REDIS_URL)('Redis rate limiter', () => {
     expect(await a.take('alice', policy, T0)).toMatchObject({ allowed: false, limit: 'requests_per_minute', retryAfterSeconds: 40 });
     expect(await b.take('alice', policy, T0)).toMatchObject({ allowed: false, limit: 'requests_per_minute', retryAfterSeconds: 40 });
 
-    await a.addTokens('bob', 60, T0);
-    await b.addTokens('bob', 40, T0);
+    await a.addUsage('bob', { tokens: 60 }, T0);
+    await b.addUsage('bob', { tokens: 40 }, T0);
     expect(await b.take('bob', { tokensPerDay: 100 }, T0)).toMatchObject({ allowed: false, limit: 'tokens_per_day' });
     expect(await a.take('bob', { tokensPerDay: 101 }, T0)).toEqual({ allowed: true, remainingTokens: 1 });
   });
@@ -266,7 +343,7 @@ describe('Redis unreachable (runs without TEST_REDIS_URL)', () => {
     const started = performance.now();
     const first = await rl.take('alice', { requestsPerMinute: 1 }, T0);
     const again = await Promise.all(Array.from({ length: 5 }, () => rl.take('alice', { requestsPerMinute: 1 }, T0)));
-    await rl.addTokens('alice', 50, T0); // never rejects
+    await rl.addUsage('alice', { tokens: 50 }, T0); // never rejects
     expect(performance.now() - started).toBeLessThan(1000);
     expect(first).toEqual({ allowed: true, unavailable: true });
     for (const d of again) expect(d).toEqual({ allowed: true, unavailable: true });

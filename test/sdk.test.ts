@@ -183,7 +183,6 @@ const container = { id: 'cntr_abc123', object: 'container', name: 'sandbox', cre
 const containerFile = { id: 'cfile_abc123', object: 'container.file', container_id: 'cntr_abc123', created_at: T, bytes: 11, path: '/mnt/data/hello.txt', source: 'user' };
 const batch = (status = 'validating') => ({ id: 'batch_abc123', object: 'batch', endpoint: '/v1/responses', model: 'gpt-5', errors: null, input_file_id: 'file-abc123', completion_window: '24h', status, output_file_id: null, error_file_id: null, created_at: T, in_progress_at: null, expires_at: T + 86400, completed_at: null, request_counts: { total: 0, completed: 0, failed: 0 }, metadata: { job: 'nightly' } });
 const imagesResponse = (data: object[]) => ({ created: T, data, background: 'opaque', output_format: 'png', size: '1024x1024', quality: 'high', usage: { input_tokens: 10, output_tokens: 100, total_tokens: 110, input_tokens_details: { image_tokens: 0, text_tokens: 10 } } });
-const video = (id = 'video_abc123', extra: Record<string, unknown> = {}) => ({ id, object: 'video', model: 'sora-2', status: 'queued', progress: 0, created_at: T, completed_at: null, expires_at: null, prompt: 'A cat on a skateboard', size: '720x1280', seconds: '4', remixed_from_video_id: null, error: null, ...extra });
 
 const PNG = Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000000', 'hex');
 const WAV = Buffer.concat([Buffer.from('RIFF\x24\x00\x00\x00WAVEfmt ', 'latin1'), randomBytes(32)]);
@@ -748,70 +747,25 @@ describe('images', () => {
   });
 });
 
-describe('videos', () => {
-  sdkTest('create (multipart)', async () => {
-    let form: FormData | undefined;
-    mock('post', '/v1/videos', async (request) => {
-      form = await request.formData();
-      return HttpResponse.json(video());
-    });
-    const res = await client.videos.create({ model: 'sora-2', prompt: 'A cat on a skateboard', seconds: '4', size: '720x1280' });
-    expect(res).toMatchObject({ id: 'video_abc123', object: 'video', status: 'queued' });
-    expect(form?.get('prompt')).toBe('A cat on a skateboard');
-    expect(form?.get('seconds')).toBe('4');
-  });
-
-  sdkTest('retrieve, list', async () => {
-    mock('get', '/v1/videos/:id', video('video_abc123', { status: 'completed', progress: 100, completed_at: T + 60 }));
-    mock('get', '/v1/videos', list([video()]));
-    expect((await client.videos.retrieve('video_abc123')).progress).toBe(100);
-    expect((await client.videos.list({ limit: 1, order: 'desc' })).data.map((v) => v.id)).toEqual(['video_abc123']);
-    expect(upstreamSaw()).toEqual(['GET /v1/videos/video_abc123', 'GET /v1/videos?limit=1&order=desc']);
-  });
-
-  sdkTest('downloadContent returns the exact bytes', async () => {
-    const mp4 = Buffer.concat([Buffer.from('000000186674797069736f6d', 'hex'), randomBytes(4096)]);
-    mock('get', '/v1/videos/:id/content', () => binaryAnswer(mp4, 'video/mp4'));
-    const res = await client.videos.downloadContent('video_abc123', { variant: 'video' });
-    expect(res.headers.get('content-type')).toBe('video/mp4');
-    expect(Buffer.from(await res.arrayBuffer()).equals(mp4)).toBe(true);
-    expect(upstreamSaw()).toEqual(['GET /v1/videos/video_abc123/content?variant=video']);
-  });
-
-  sdkTest('remix', async () => {
-    mock('post', '/v1/videos/:id/remix', video('video_remix1', { remixed_from_video_id: 'video_abc123', prompt: 'Now at night' }));
-    const res = await client.videos.remix('video_abc123', { prompt: 'Now at night' });
-    expect(res).toMatchObject({ id: 'video_remix1', remixed_from_video_id: 'video_abc123' });
-    expect(calls[0].headers.get('content-type')).toMatch(/^application\/json/);
-    expect(jsonBody(calls[0])).toEqual({ prompt: 'Now at night' });
-  });
-
-  sdkTest('edit, extend', async () => {
-    mock('post', '/v1/videos/edits', video('video_edit1'));
-    mock('post', '/v1/videos/extensions', video('video_ext1', { seconds: '8' }));
-    expect((await client.videos.edit({ prompt: 'Add a hat', video: { id: 'video_abc123' } })).id).toBe('video_edit1');
-    expect((await client.videos.extend({ prompt: 'Keep going', seconds: '4', video: { id: 'video_abc123' } })).seconds).toBe('8');
-    expect(upstreamSaw()).toEqual(['POST /v1/videos/edits', 'POST /v1/videos/extensions']);
-  });
-
-  sdkTest('createCharacter with a file, getCharacter', async () => {
-    let form: FormData | undefined;
-    mock('post', '/v1/videos/characters', async (request) => {
-      form = await request.formData();
-      return HttpResponse.json({ id: 'char_abc123', name: 'Captain Whiskers', created_at: T });
-    });
-    mock('get', '/v1/videos/characters/:id', { id: 'char_abc123', name: 'Captain Whiskers', created_at: T });
-    const clip = randomBytes(512);
-    expect(await client.videos.createCharacter({ name: 'Captain Whiskers', video: await toFile(clip, 'cat.mp4', { type: 'video/mp4' }) })).toMatchObject({ id: 'char_abc123' });
-    expect(form?.get('name')).toBe('Captain Whiskers');
-    expect(Buffer.from(await (form?.get('video') as File).arrayBuffer()).equals(clip)).toBe(true);
-    expect((await client.videos.getCharacter('char_abc123')).name).toBe('Captain Whiskers');
-    expect(upstreamSaw()).toEqual(['POST /v1/videos/characters', 'GET /v1/videos/characters/char_abc123']);
-  });
-
-  sdkTest('delete', async () => {
-    mock('delete', '/v1/videos/:id', { id: 'video_abc123', object: 'video.deleted', deleted: true });
-    expect(await client.videos.delete('video_abc123')).toEqual({ id: 'video_abc123', object: 'video.deleted', deleted: true });
+describe('videos (retired: OpenAI shut the Videos API down on 2026-09-24)', () => {
+  test('every SDK videos call gets a 410 naming the shutdown, and OpenAI sees none of them', async () => {
+    const attempts: [string, () => Promise<unknown>][] = [
+      ['POST /v1/videos', () => client.videos.create({ model: 'sora-2', prompt: 'A cat on a skateboard' })],
+      ['GET /v1/videos/{video_id}', () => client.videos.retrieve('video_abc123')],
+      ['GET /v1/videos', () => client.videos.list()],
+      ['GET /v1/videos/{video_id}/content', () => client.videos.downloadContent('video_abc123')],
+      ['POST /v1/videos/{video_id}/remix', () => client.videos.remix('video_abc123', { prompt: 'Now at night' })],
+      ['DELETE /v1/videos/{video_id}', () => client.videos.delete('video_abc123')],
+    ];
+    for (const [route, attempt] of attempts) {
+      const err = (await attempt().catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
+      expect(err, route).toBeInstanceOf(OpenAI.APIError);
+      expect(err.status, route).toBe(410);
+      expect(err.message).toContain(`${route} is retired`);
+      expect(err.message).toContain('2026-09-24');
+      expect((err.error as { code?: string }).code).toBe('operation_retired');
+    }
+    expect(upstream).toEqual([]);
   });
 });
 
@@ -884,6 +838,180 @@ describe('realtime', () => {
     mock('post', '/v1/realtime/transcription_sessions', { client_secret: { value: 'ek_tr123', expires_at: T + 60 }, modalities: ['text'], input_audio_format: 'pcm16', input_audio_transcription: { model: 'gpt-4o-transcribe' }, turn_detection: null });
     const res = await client.beta.realtime.transcriptionSessions.create({ input_audio_format: 'pcm16', input_audio_transcription: { model: 'gpt-4o-transcribe' } });
     expect(res.client_secret.value).toBe('ek_tr123');
+  });
+});
+
+describe('realtime calls over WebRTC', () => {
+  const OFFER = 'v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n';
+  const ANSWER = 'v=0\r\no=- 8264920731 2 IN IP4 198.51.100.7\r\ns=OpenAI\r\nt=0 0\r\nm=audio 3478 UDP/TLS/RTP/SAVPF 111\r\n';
+  const sdpAnswer = () =>
+    new HttpResponse(ANSWER, {
+      status: 201,
+      headers: { 'content-type': 'application/sdp', location: '/v1/realtime/calls/rtc_u1_9c6574da8b8a41a1', 'x-request-id': 'req_up_call', 'x-envoy-upstream-service-time': '12' },
+    });
+
+  sdkTest('calls.create with an SDP offer only: the SDP answer and the Location header arrive', async () => {
+    mock('post', '/v1/realtime/calls', sdpAnswer);
+    const res = await client.realtime.calls.create({ sdp: OFFER });
+    expect(res.status).toBe(201);
+    expect(res.headers.get('location')).toBe('/v1/realtime/calls/rtc_u1_9c6574da8b8a41a1');
+    expect(res.headers.get('content-type')).toBe('application/sdp');
+    expect(res.headers.get('x-envoy-upstream-service-time'), 'headers no allowlist names stay behind').toBeNull();
+    expect(await res.text()).toBe(ANSWER);
+    expect(calls[0].headers.get('content-type')).toBe('application/sdp');
+    expect(calls[0].body.toString('utf8')).toBe(OFFER);
+  });
+
+  sdkTest('calls.create with a session config: multipart with sdp and session parts', async () => {
+    let form: FormData | undefined;
+    mock('post', '/v1/realtime/calls', async (request) => {
+      form = await request.formData();
+      return sdpAnswer();
+    });
+    const res = await client.realtime.calls.create({ sdp: OFFER, session: { type: 'realtime', model: 'gpt-realtime', instructions: 'Be brief.' } });
+    expect(res.headers.get('location')).toBe('/v1/realtime/calls/rtc_u1_9c6574da8b8a41a1');
+    expect(await res.text()).toBe(ANSWER);
+    expect(calls[0].headers.get('content-type')).toMatch(/^multipart\/form-data; boundary=/);
+    // Parts without a filename: a form reader hands them over as text.
+    const part = (name: string) => form?.get(name);
+    expect(calls[0].body.toString('utf8')).toMatch(/name="sdp"[^]*?\r\n[Cc]ontent-[Tt]ype: application\/sdp\r\n/);
+    expect(part('sdp')).toBe(OFFER);
+    expect(JSON.parse(String(part('session')))).toEqual({ type: 'realtime', model: 'gpt-realtime', instructions: 'Be brief.' });
+  });
+
+  sdkTest('accept, refer, reject and hangup on the call id', async () => {
+    for (const verb of ['accept', 'refer', 'reject', 'hangup']) mock('post', `/v1/realtime/calls/:id/${verb}`, () => new HttpResponse(null, { status: 200 }));
+    await client.realtime.calls.accept('rtc_u1_9c65', { type: 'realtime', model: 'gpt-realtime', instructions: 'Answer the phone.' });
+    await client.realtime.calls.refer('rtc_u1_9c65', { target_uri: 'tel:+14155550123' });
+    await client.realtime.calls.reject('rtc_u1_9c65', { status_code: 486 });
+    await client.realtime.calls.hangup('rtc_u1_9c65');
+    expect(upstreamSaw()).toEqual([
+      'POST /v1/realtime/calls/rtc_u1_9c65/accept',
+      'POST /v1/realtime/calls/rtc_u1_9c65/refer',
+      'POST /v1/realtime/calls/rtc_u1_9c65/reject',
+      'POST /v1/realtime/calls/rtc_u1_9c65/hangup',
+    ]);
+    expect(jsonBody(calls[0])).toEqual({ type: 'realtime', model: 'gpt-realtime', instructions: 'Answer the phone.' });
+    expect(jsonBody(calls[1])).toEqual({ target_uri: 'tel:+14155550123' });
+    expect(jsonBody(calls[2])).toEqual({ status_code: 486 });
+    expect(calls[3].body.byteLength).toBe(0);
+  });
+
+  sdkTest('translations.clientSecrets.create', async () => {
+    mock('post', '/v1/realtime/translations/client_secrets', { value: 'ek_tr_abc', expires_at: T + 600, session: { id: 'sess_tr1', model: 'gpt-realtime-translate' } });
+    const res = await client.realtime.translations.clientSecrets.create({ session: { model: 'gpt-realtime-translate', audio: { output: { language: 'fr' } } } });
+    expect(res.value).toBe('ek_tr_abc');
+    expect(jsonBody(calls[0])).toEqual({ session: { model: 'gpt-realtime-translate', audio: { output: { language: 'fr' } } } });
+  });
+});
+
+describe('chatkit (beta)', () => {
+  const session = { id: 'cksess_123', object: 'chatkit.session', expires_at: T + 600, client_secret: 'ck_secret_abc', workflow: { id: 'wf_123', version: null, state_variables: null, tracing: { enabled: true } }, user: 'user_1', rate_limits: { max_requests_per_1_minute: 10 }, max_requests_per_1_minute: 10, status: 'active', chatkit_configuration: { automatic_thread_titling: { enabled: true }, file_upload: { enabled: false, max_file_size: null, max_files: null }, history: { enabled: true, recent_threads: null } } };
+  const thread = { id: 'cthr_123', object: 'chatkit.thread', created_at: T, title: 'Hi', status: { type: 'active' }, user: 'user_1' };
+
+  sdkTest('sessions.create mints a client secret, with the OpenAI-Beta header passed on; cancel', async () => {
+    mock('post', '/v1/chatkit/sessions', session);
+    mock('post', '/v1/chatkit/sessions/:id/cancel', { ...session, status: 'cancelled' });
+    expect((await client.beta.chatkit.sessions.create({ user: 'user_1', workflow: { id: 'wf_123' } })).client_secret).toBe('ck_secret_abc');
+    expect(calls[0].headers.get('openai-beta')).toBe('chatkit_beta=v1');
+    expect(jsonBody(calls[0])).toEqual({ user: 'user_1', workflow: { id: 'wf_123' } });
+    expect((await client.beta.chatkit.sessions.cancel('cksess_123')).status).toBe('cancelled');
+  });
+
+  sdkTest('threads: list, retrieve, listItems, delete', async () => {
+    mock('get', '/v1/chatkit/threads', list([thread]));
+    mock('get', '/v1/chatkit/threads/:id', thread);
+    mock('get', '/v1/chatkit/threads/:id/items', list([{ id: 'cthi_1', object: 'chatkit.thread_item', created_at: T, thread_id: 'cthr_123', type: 'chatkit.user_message', content: [{ type: 'input_text', text: 'Hi' }], attachments: [], inference_options: null }]));
+    mock('delete', '/v1/chatkit/threads/:id', { id: 'cthr_123', object: 'chatkit.thread.deleted', deleted: true });
+    expect((await client.beta.chatkit.threads.list({ user: 'user_1', limit: 5 })).data.map((t) => t.id)).toEqual(['cthr_123']);
+    expect((await client.beta.chatkit.threads.retrieve('cthr_123')).title).toBe('Hi');
+    expect((await client.beta.chatkit.threads.listItems('cthr_123', { order: 'asc' })).data.map((i) => i.id)).toEqual(['cthi_1']);
+    expect((await client.beta.chatkit.threads.delete('cthr_123')).deleted).toBe(true);
+    expect(upstreamSaw()).toEqual(['GET /v1/chatkit/threads?user=user_1&limit=5', 'GET /v1/chatkit/threads/cthr_123', 'GET /v1/chatkit/threads/cthr_123/items?order=asc', 'DELETE /v1/chatkit/threads/cthr_123']);
+  });
+});
+
+describe('skills', () => {
+  const skill = { id: 'skill_123', object: 'skill', name: 'csv-insights', description: 'Summarise CSV files', created_at: T, default_version: '1', latest_version: '2' };
+  const version = { object: 'skill.version', id: 'skillver_2', skill_id: 'skill_123', version: '2', created_at: T, name: 'csv-insights', description: 'Summarise CSV files' };
+  const ZIP = Buffer.concat([Buffer.from('504b0304', 'hex'), randomBytes(1024)]);
+
+  sdkTest('create from files (multipart), retrieve, update, list, delete', async () => {
+    let form: FormData | undefined;
+    mock('post', '/v1/skills', async (request) => {
+      form = await request.formData();
+      return HttpResponse.json(skill);
+    });
+    mock('get', '/v1/skills/:id', skill);
+    mock('post', '/v1/skills/:id', { ...skill, default_version: '2' });
+    mock('get', '/v1/skills', list([skill]));
+    mock('delete', '/v1/skills/:id', { object: 'skill.deleted', deleted: true, id: 'skill_123' });
+    const md = Buffer.from('---\nname: csv-insights\ndescription: Summarise CSV files\n---\nRead the CSV.\n');
+    expect((await client.skills.create({ files: [await toFile(md, 'csv-insights/SKILL.md', { type: 'text/markdown' })] })).id).toBe('skill_123');
+    expect(Buffer.from(await (form?.getAll('files[]')[0] as File ?? form?.getAll('files')[0] as File).arrayBuffer()).equals(md)).toBe(true);
+    expect((await client.skills.retrieve('skill_123')).name).toBe('csv-insights');
+    expect((await client.skills.update('skill_123', { default_version: '2' })).default_version).toBe('2');
+    expect((await client.skills.list({ limit: 2 })).data.map((x) => x.id)).toEqual(['skill_123']);
+    expect((await client.skills.delete('skill_123')).deleted).toBe(true);
+  });
+
+  sdkTest('versions: create, retrieve, list, delete; content of a skill and a version as zip bytes', async () => {
+    mock('post', '/v1/skills/:id/versions', version);
+    mock('get', '/v1/skills/:id/versions/:v', version);
+    mock('get', '/v1/skills/:id/versions', list([version]));
+    mock('delete', '/v1/skills/:id/versions/:v', { object: 'skill.version.deleted', deleted: true, id: 'skillver_2', version: '2' });
+    mock('get', '/v1/skills/:id/content', () => binaryAnswer(ZIP, 'application/zip'));
+    mock('get', '/v1/skills/:id/versions/:v/content', () => binaryAnswer(ZIP, 'application/zip'));
+    const bundle = await toFile(ZIP, 'csv-insights.zip', { type: 'application/zip' });
+    expect((await client.skills.versions.create('skill_123', { files: bundle, default: true })).version).toBe('2');
+    expect((await client.skills.versions.retrieve('2', { skill_id: 'skill_123' })).id).toBe('skillver_2');
+    expect((await client.skills.versions.list('skill_123')).data.map((v) => v.version)).toEqual(['2']);
+    expect((await client.skills.versions.delete('2', { skill_id: 'skill_123' })).deleted).toBe(true);
+    const content = await client.skills.content.retrieve('skill_123');
+    expect(content.headers.get('content-type')).toBe('application/zip');
+    expect(Buffer.from(await content.arrayBuffer()).equals(ZIP)).toBe(true);
+    const versionContent = await client.skills.versions.content.retrieve('2', { skill_id: 'skill_123' });
+    expect(Buffer.from(await versionContent.arrayBuffer()).equals(ZIP)).toBe(true);
+    expect(upstreamSaw()).toEqual([
+      'POST /v1/skills/skill_123/versions',
+      'GET /v1/skills/skill_123/versions/2',
+      'GET /v1/skills/skill_123/versions',
+      'DELETE /v1/skills/skill_123/versions/2',
+      'GET /v1/skills/skill_123/content',
+      'GET /v1/skills/skill_123/versions/2/content',
+    ]);
+  });
+});
+
+describe('custom voices and voice consents', () => {
+  const consent = { object: 'audio.voice_consent', id: 'cons_123', name: 'Ada', language: 'en-US', created_at: T };
+
+  sdkTest('voiceConsents: create (multipart recording), retrieve, update, list, delete', async () => {
+    let form: FormData | undefined;
+    mock('post', '/v1/audio/voice_consents', async (request) => {
+      form = await request.formData();
+      return HttpResponse.json(consent);
+    });
+    mock('get', '/v1/audio/voice_consents/:id', consent);
+    mock('post', '/v1/audio/voice_consents/:id', { ...consent, name: 'Ada L.' });
+    mock('get', '/v1/audio/voice_consents', list([consent]));
+    mock('delete', '/v1/audio/voice_consents/:id', { id: 'cons_123', object: 'audio.voice_consent', deleted: true });
+    expect((await client.audio.voiceConsents.create({ name: 'Ada', language: 'en-US', recording: await toFile(WAV, 'consent.wav', { type: 'audio/wav' }) })).id).toBe('cons_123');
+    expect(Buffer.from(await (form?.get('recording') as File).arrayBuffer()).equals(WAV)).toBe(true);
+    expect((await client.audio.voiceConsents.retrieve('cons_123')).language).toBe('en-US');
+    expect((await client.audio.voiceConsents.update('cons_123', { name: 'Ada L.' })).name).toBe('Ada L.');
+    expect((await client.audio.voiceConsents.list({ limit: 10 })).data.map((c) => c.id)).toEqual(['cons_123']);
+    expect((await client.audio.voiceConsents.delete('cons_123')).deleted).toBe(true);
+  });
+
+  sdkTest('voices.create from a sample and a consent', async () => {
+    let form: FormData | undefined;
+    mock('post', '/v1/audio/voices', async (request) => {
+      form = await request.formData();
+      return HttpResponse.json({ object: 'audio.voice', id: 'voice_123', name: 'Ada', created_at: T });
+    });
+    expect((await client.audio.voices.create({ name: 'Ada', consent: 'cons_123', audio_sample: await toFile(WAV, 'sample.wav', { type: 'audio/wav' }) })).id).toBe('voice_123');
+    expect(form?.get('consent')).toBe('cons_123');
   });
 });
 

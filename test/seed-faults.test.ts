@@ -7,6 +7,7 @@ import { startLocalUpstream } from './helpers/local-upstream.ts';
 import { OPENAI_BASE, useMockOpenAI } from './helpers/mock-openai.ts';
 import { OPENAI_KEY, RELAY_KEY, RELAY_KEY_2, startTestRelay, type TestRelay } from './helpers/relay.ts';
 import { rawRequest, type RawAnswer } from './helpers/raw-http.ts';
+import { expectOpenAIErrorBody } from './helpers/assertions.ts';
 
 /**
  * One regression test per fault of the old Python relay (shared/reference/seed-relay.md, "Its faults")
@@ -24,14 +25,6 @@ const AUTH = { authorization: `Bearer ${RELAY_KEY}` };
 
 const raw = rawRequest;
 
-function expectOpenAIErrorShape(body: string) {
-  const parsed = JSON.parse(body) as { error: Record<string, unknown> };
-  expect(Object.keys(parsed)).toEqual(['error']);
-  expect(Object.keys(parsed.error).sort()).toEqual(['code', 'message', 'param', 'type']);
-  expect(typeof parsed.error.message).toBe('string');
-  expect(typeof parsed.error.type).toBe('string');
-  return parsed.error;
-}
 
 /**
  * Anything that reaches "OpenAI" is answered 200 (after reading the whole body, as a real server would),
@@ -92,7 +85,7 @@ describe('fault 1: path traversal never reaches another OpenAI path', () => {
       expect(res.body).not.toContain('upstream');
       // (A raw backslash is refused by the HTTP adapter before the app runs, with an empty body; see
       // headers.test.ts for the x-request-id/error-shape expectation on that answer.)
-      if (res.body !== '') expectOpenAIErrorShape(res.body);
+      if (res.body !== '') expectOpenAIErrorBody(JSON.parse(res.body));
       expect(upstream).toEqual([]);
     });
   }
@@ -187,7 +180,7 @@ describe('fault 4: body size caps', () => {
       body: bigJson,
     });
     expect(res.status).toBe(413);
-    const error = expectOpenAIErrorShape(res.body);
+    const error = expectOpenAIErrorBody(JSON.parse(res.body));
     expect(error.message).toMatch(/1000/);
     expect(res.headers['x-request-id']).toBeTruthy();
     expect(upstream).toEqual([]);
@@ -204,7 +197,7 @@ describe('fault 4: body size caps', () => {
       chunks,
     });
     expect(res.status).toBe(413);
-    expectOpenAIErrorShape(res.body);
+    expectOpenAIErrorBody(JSON.parse(res.body));
   });
 
   test('a body under the cap passes whole', async () => {
@@ -306,7 +299,7 @@ describe('fault 5: multipart bodies are labelled multipart and arrive whole', ()
       body: '{"purpose":"assistants"}',
     });
     expect(res.status).toBe(415);
-    expectOpenAIErrorShape(res.body);
+    expectOpenAIErrorBody(JSON.parse(res.body));
     expect(upstream).toEqual([]);
     await expectCleanFinish(relay, mark, 415);
   });
@@ -405,7 +398,7 @@ describe('fault 9: deadlines fit a GPT Action budget', () => {
       const res = await local.call('/v1/models');
       const elapsed = performance.now() - started;
       expect(res.status).toBe(504);
-      const error = expectOpenAIErrorShape(await res.text());
+      const error = expectOpenAIErrorBody(JSON.parse(await res.text()));
       expect(error.type).toBe('timeout_error');
       expect(res.headers.get('x-request-id')).toBeTruthy();
       expect(elapsed).toBeGreaterThanOrEqual(250);
@@ -449,7 +442,7 @@ describe('fault 9: deadlines fit a GPT Action budget', () => {
       const started = performance.now();
       const res = await local.call('/v1/models');
       expect(res.status).toBe(502);
-      const error = expectOpenAIErrorShape(await res.text());
+      const error = expectOpenAIErrorBody(JSON.parse(await res.text()));
       expect(error.type).toBe('upstream_error');
       expect(res.headers.get('x-request-id')).toBeTruthy();
       expect(performance.now() - started).toBeLessThan(5000);

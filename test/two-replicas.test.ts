@@ -12,7 +12,7 @@ import { listKeys, rawS3, S3_TEST, useS3Prefixes } from './helpers/s3.ts';
 
 /**
  * Two relay processes behind one (simulated) address, one mock OpenAI on loopback, sharing PostgreSQL (the
- * usage ledger), Redis (limits) and S3 (blobs), as docker-compose.yaml deploys them. Requests alternate
+ * usage ledger and managed keys), Redis (limits) and S3 (blobs), as docker-compose.yaml deploys them. Requests alternate
  * between the replicas; whatever a caller can observe must not depend on which one answers.
  */
 
@@ -25,27 +25,36 @@ if (!READY) {
 
 const RUN = `run${randomBytes(5).toString('hex')}`;
 const LABEL = `${RUN}team`;
+const MANAGED_LABEL = `${RUN}managed`;
 const KEY = `k${randomBytes(16).toString('hex')}`;
 const ADMIN_KEY = `admin-${randomBytes(16).toString('hex')}`;
 /** What every replica is told its public address is: the load balancer's. */
 const PUBLIC_URL = 'https://relay.example.test';
 const TOKENS_PER_CALL = 30;
 const BUDGET = 100; // tokens per day: the 4th call (120 tokens in all) is the last one let through
+/** A second caller with a dollar budget: 1,500 tokens of text-embedding-3-large cost 1,500 × 0.13 = 195 µ$ a call. */
+const SPENDER = `${RUN}spender`;
+const SPENDER_KEY = `k${randomBytes(16).toString('hex')}`;
+const COST_PER_CALL = 195;
+const DOLLAR_BUDGET = '$0.0005'; // 500 µ$ a day: the 3rd call (585 µ$ in all) is the last one let through
 const PNG = makePng(48, 48);
 const nextPrefix = useS3Prefixes();
 
 const served = new Map<string, number>();
 function upstreamHandler(req: IncomingMessage, res: ServerResponse): void {
-  req.resume();
+  const body: Buffer[] = [];
+  req.on('data', (chunk: Buffer) => body.push(chunk));
   req.on('end', () => {
     const path = new URL(req.url ?? '/', 'http://upstream').pathname;
+    const large = Buffer.concat(body).includes('text-embedding-3-large');
     served.set(path, (served.get(path) ?? 0) + 1);
     res.setHeader('content-type', 'application/json');
     if (path === '/v1/images/generations') {
       res.end(JSON.stringify({ created: 1, data: [{ b64_json: PNG.toString('base64') }], output_format: 'png' }));
     } else if (path === '/v1/embeddings') {
-      const usage = { prompt_tokens: TOKENS_PER_CALL, total_tokens: TOKENS_PER_CALL };
-      res.end(JSON.stringify({ object: 'list', data: [{ object: 'embedding', index: 0, embedding: [0.5] }], model: 'text-embedding-3-small', usage }));
+      const tokens = large ? 1500 : TOKENS_PER_CALL;
+      const usage = { prompt_tokens: tokens, total_tokens: tokens };
+      res.end(JSON.stringify({ object: 'list', data: [{ object: 'embedding', index: 0, embedding: [0.5] }], model: large ? 'text-embedding-3-large' : 'text-embedding-3-small', usage }));
     } else {
       res.statusCode = 404;
       res.end(JSON.stringify({ error: { message: `no mock for ${path}`, type: 'invalid_request_error', param: null, code: null } }));
@@ -60,21 +69,27 @@ describe.skipIf(!READY)('two replicas sharing PostgreSQL, Redis and S3', () => {
   let turn = 0;
   /** The replica the (simulated) round-robin balancer sends the next request to. */
   const next = () => replicas[turn++ % 2]!;
-  const call = (relay: ChildRelay, path: string, body: unknown) =>
-    fetch(relay.url + path, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const call = (relay: ChildRelay, path: string, body: unknown, key = KEY) =>
+    fetch(relay.url + path, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
   const admin = (relay: ChildRelay, path: string) => fetch(relay.url + path, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
 
   beforeAll(async () => {
     upstream = await startLocalUpstream(upstreamHandler);
+    // A schema of this run's own: the shared database may hold other branches' migrations.
+    const db = new pg.Client({ connectionString: PG_URL });
+    await db.connect();
+    await db.query(`CREATE SCHEMA "${RUN}"`).finally(() => db.end());
+    const databaseUrl = new URL(PG_URL!);
+    databaseUrl.searchParams.set('options', `-c search_path=${RUN}`);
     prefix = nextPrefix();
     const env = {
       OPENAI_API_KEY: OPENAI_KEY,
       OPENAI_BASE_URL: upstream.baseUrl,
-      RELAY_KEY: `${LABEL}:${KEY}`,
+      RELAY_KEY: `${LABEL}:${KEY},${SPENDER}:${SPENDER_KEY}`,
       RELAY_ADMIN_KEY: ADMIN_KEY,
-      RATE_LIMITS: `${LABEL}=${BUDGET}/day`,
+      RATE_LIMITS: `${LABEL}=${BUDGET}/day,${SPENDER}=${DOLLAR_BUDGET}/day`,
       PUBLIC_BASE_URL: PUBLIC_URL,
-      DATABASE_URL: PG_URL!,
+      DATABASE_URL: databaseUrl.toString(),
       REDIS_URL: REDIS_URL!,
       BLOB_S3_BUCKET: S3_TEST!.bucket,
       BLOB_S3_ENDPOINT: S3_TEST!.endpoint,
@@ -90,10 +105,10 @@ describe.skipIf(!READY)('two replicas sharing PostgreSQL, Redis and S3', () => {
     await upstream?.close();
     const db = new pg.Client({ connectionString: PG_URL });
     await db.connect();
-    await db.query('DELETE FROM usage_log WHERE key_label = $1', [LABEL]).finally(() => db.end());
+    await db.query(`DROP SCHEMA IF EXISTS "${RUN}" CASCADE`).finally(() => db.end());
     const redis = new Redis(REDIS_URL!, { lazyConnect: true, maxRetriesPerRequest: 1 });
     await redis.connect();
-    const keys = await redis.keys(`relay:rl:*:${LABEL}:*`);
+    const keys = [...(await redis.keys(`relay:rl:*:${LABEL}:*`)), ...(await redis.keys(`relay:rl:*:${SPENDER}:*`))];
     if (keys.length) await redis.del(...keys);
     redis.disconnect();
   });
@@ -140,6 +155,33 @@ describe.skipIf(!READY)('two replicas sharing PostgreSQL, Redis and S3', () => {
     expect((served.get('/v1/embeddings') ?? 0) - before).toBe(4);
   });
 
+  test('a dollar budget spent across both replicas refuses the next call on either, saying when it resets', async () => {
+    const body = { model: 'text-embedding-3-large', input: 'x' };
+    for (let i = 0; i < 3; i++) {
+      const res = await call(replicas[i % 2]!, '/v1/embeddings', body, SPENDER_KEY);
+      expect(res.status, `call ${i + 1}`).toBe(200);
+      await res.arrayBuffer();
+      await vi.waitFor(async () => expect(await counterToday('cpd', SPENDER)).toBe((i + 1) * COST_PER_CALL), { timeout: 3000, interval: 20 });
+    }
+    for (const relay of replicas) {
+      const refused = await call(relay, '/v1/embeddings', body, SPENDER_KEY);
+      expect(refused.status).toBe(429);
+      const error = ((await refused.json()) as { error: { code: string; message: string } }).error;
+      expect(error.code).toBe('budget_exceeded');
+      expect(error.message).toMatch(/spent \$0\.000585 of its \$0\.0005 budget for today \(UTC\)\. The budget resets at 00:00 UTC/);
+    }
+    // The ledger (shared PostgreSQL) holds the same cost, read through either replica.
+    for (const relay of replicas) {
+      await vi.waitFor(
+        async () => {
+          const usage = (await (await admin(relay, `/v1/relay/usage?key=${SPENDER}`)).json()) as { data: { cost_usd: number; requests: number }[] };
+          expect(Math.round(usage.data.reduce((sum, r) => sum + r.cost_usd, 0) * 1e6)).toBe(3 * COST_PER_CALL);
+        },
+        { timeout: 5000, interval: 100 },
+      );
+    }
+  });
+
   test('usage totals, read through either replica, equal the sum of what both served', async () => {
     // What each replica served, from its own (in-memory) request counters.
     const servedBy = await Promise.all(
@@ -178,16 +220,59 @@ describe.skipIf(!READY)('two replicas sharing PostgreSQL, Redis and S3', () => {
     }
   });
 
-  // ISSUE 19 (admin-managed keys) is not built yet: a key revoked through one replica's admin API must be
-  // refused by the other at once. When it lands: create a managed key through replica A, call with it through
-  // B (200), revoke it through A, then call through B again and expect 401 (and through A too).
-  test.todo('a managed key revoked on one replica is refused on the other (needs admin-managed keys, issue 19)');
+  test('a managed key created on one replica works on the other at once; rotated or revoked on one, its old secret is refused by the other within a second', async () => {
+    const [a, b] = replicas as [ChildRelay, ChildRelay];
+    const keys = (relay: ChildRelay, path: string, method: string, body?: unknown) =>
+      fetch(relay.url + path, { method, headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const embed = (relay: ChildRelay, key: string) =>
+      fetch(relay.url + '/v1/embeddings', { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'text-embedding-3-small', input: 'x' }) }).then(async (res) => {
+        await res.arrayBuffer();
+        return res.status;
+      });
+    /** How long after `since` the replica first refuses `key` (polled every 20 ms, for up to 3 s). */
+    const refusedAfter = async (relay: ChildRelay, key: string, since: number) => {
+      while (performance.now() - since < 3000) {
+        if ((await embed(relay, key)) === 401) return performance.now() - since;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return Infinity;
+    };
 
-  async function tokensToday(): Promise<number> {
+    const created = await keys(a, '/v1/relay/keys', 'POST', { label: MANAGED_LABEL });
+    expect(created.status).toBe(201);
+    const { id, key } = (await created.json()) as { id: string; key: string };
+    // At once on the other replica: its first look at an unknown managed-key-shaped secret reads the key version.
+    expect(await embed(b, key)).toBe(200);
+    expect(await embed(a, key)).toBe(200);
+    const listed = (await (await keys(b, '/v1/relay/keys', 'GET')).json()) as { data: { id: string; label: string }[] };
+    expect(listed.data.find((k) => k.id === id)?.label).toBe(MANAGED_LABEL);
+
+    // Rotated on B: the new secret works on A at once, the old one is refused by A within a second.
+    const rotated = await keys(b, `/v1/relay/keys/${id}/rotate`, 'POST');
+    expect(rotated.status).toBe(200);
+    const rotatedAt = performance.now();
+    const next = ((await rotated.json()) as { key: string }).key;
+    expect(await embed(a, next)).toBe(200);
+    expect(await embed(b, key)).toBe(401);
+    const t1 = await refusedAfter(a, key, rotatedAt); console.log("ROT", t1); expect(t1).toBeLessThan(1000);
+
+    // Revoked on A: refused by A at once and by B within a second.
+    const revoked = await keys(a, `/v1/relay/keys/${id}`, 'DELETE');
+    expect(revoked.status).toBe(200);
+    const revokedAt = performance.now();
+    expect(await embed(a, next)).toBe(401);
+    const t2 = await refusedAfter(b, next, revokedAt); console.log("REV", t2); expect(t2).toBeLessThan(1000);
+    expect(await embed(b, next)).toBe(401);
+  });
+
+  const tokensToday = () => counterToday('tpd', LABEL);
+
+  /** Today's shared counter of `kind` (tpd: tokens, cpd: micro-dollars) for `label`, as Redis holds it. */
+  async function counterToday(kind: 'tpd' | 'cpd', label: string): Promise<number> {
     const redis = new Redis(REDIS_URL!, { lazyConnect: true, maxRetriesPerRequest: 1 });
     await redis.connect();
     try {
-      const keys = await redis.keys(`relay:rl:tpd:${LABEL}:*`);
+      const keys = await redis.keys(`relay:rl:${kind}:${label}:*`);
       return keys.length ? Number(await redis.get(keys[0]!)) : 0;
     } finally {
       redis.disconnect();

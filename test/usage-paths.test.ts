@@ -1,11 +1,19 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { http, HttpResponse } from 'msw';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { sample } from './helpers/assertions.ts';
 import { OPENAI_BASE, useMockOpenAI } from './helpers/mock-openai.ts';
 import { rawRequest } from './helpers/raw-http.ts';
-import { startTestRelay, type TestRelay } from './helpers/relay.ts';
+import { makePng } from './helpers/files.ts';
+import { PUBLIC_FILE_HOST_DNS, startTestRelay, type TestRelay } from './helpers/relay.ts';
+
+const PNG = makePng(8, 8);
+const FILES = 'https://files.oaiusercontent.com';
 
 /**
  * One upstream policy: whichever door a call comes through (pass-through JSON or SSE, the proxy, an action,
@@ -258,63 +266,242 @@ describe('every path records the upstream usage under its operation', () => {
 
 // ------------------------------------------------------------------------------------------ budgets
 
-describe('a token budget spent on any path refuses the next call on every path', () => {
+/** Every door, as `key` would knock: pass-through (the fast door), the proxy, an action, MCP. */
+async function statusesFor(relay: TestRelay, key: string): Promise<number[]> {
+  server.use(http.get(`${OPENAI_BASE}/v1/models`, () => HttpResponse.json({ object: 'list', data: [] })), http.get(`${OPENAI_BASE}/v1/files`, () => HttpResponse.json({ object: 'list', data: [], has_more: false })));
+  const mcp = await fetch(`${relay.url}/mcp`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+  });
+  const statuses = [
+    (await call(relay, key, '/v1/models')).status,
+    (await call(relay, key, '/v1/proxy', { json: { method: 'GET', path: '/v1/models' } })).status,
+    (await call(relay, key, '/v1/actions/files')).status,
+    mcp.status,
+  ];
+  return statuses;
+}
+
+/** One spending call through each label's door. */
+const spend: [keyof typeof KEYS, (relay: TestRelay) => Promise<void>][] = [
+  ['direct', async (relay) => void (await (await call(relay, KEYS.direct, '/v1/chat/completions', { json: { model: 'm', stream: true, messages: [] } })).text())],
+  ['proxy', async (relay) => void (await (await call(relay, KEYS.proxy, '/v1/proxy', { json: { method: 'POST', path: '/v1/chat/completions', body: { model: 'm', messages: [] } } })).text())],
+  ['action', async (relay) => void (await (await call(relay, KEYS.action, '/v1/actions/responses', { json: { input: 'hi', wait_seconds: 5 } })).text())],
+  [
+    'mcp',
+    async (relay) => {
+      const client = await mcpClient(relay, KEYS.mcp);
+      try {
+        await client.callTool({ name: 'createActionResponse', arguments: { input: 'hi', wait_seconds: 5 } });
+      } finally {
+        await client.close();
+      }
+    },
+  ],
+];
+
+// ------------------------------------------------------------------------------------------ costs
+
+/** Micro-dollars the ledger holds for `operation`: its groups' cost_usd, summed. */
+async function costOf(relay: TestRelay, label: string, operation?: string): Promise<number> {
+  const rows = (await totals(relay, label)) as (Total & { cost_usd: number; unpriced_requests: number })[];
+  return Math.round(rows.filter((r) => operation === undefined || r.operation === operation).reduce((sum, r) => sum + r.cost_usd, 0) * 1e6);
+}
+
+describe('every path records what each request cost, to the micro-dollar, computed by hand', () => {
+  // gpt-5-mini: 0.25 input, 0.025 cached input, 2 output (USD per 1M tokens = µ$ per token).
+  // (12,000 − 8,192) × 0.25 + 8,192 × 0.025 + 3,000 × 2 = 952 + 204.8 + 6,000 = 7,156.8 µ$ → 7,157. The 2,048
+  // reasoning tokens are part of the 3,000 output tokens: counting them again would add 4,096 µ$.
+  const CACHED_USAGE = { input_tokens: 12_000, input_tokens_details: { cached_tokens: 8_192 }, output_tokens: 3_000, output_tokens_details: { reasoning_tokens: 2_048 }, total_tokens: 15_000 };
+  const CACHED_COST = 7_157;
+  // Without a cache hit: 12,000 × 0.25 + 3,000 × 2 = 9,000 µ$.
+  const UNCACHED_USAGE = { ...CACHED_USAGE, input_tokens_details: { cached_tokens: 0 } };
+  const UNCACHED_COST = 9_000;
+  // gpt-4.1-mini: 0.4 input, 0.1 cached, 1.6 output: 3,976 × 0.4 + 1,024 × 0.1 + 700 × 1.6 = 1,590.4 + 102.4 + 1,120 = 2,812.8 µ$ → 2,813.
+  const CHAT_PRICED_USAGE = { prompt_tokens: 5_000, completion_tokens: 700, total_tokens: 5_700, prompt_tokens_details: { cached_tokens: 1_024 }, completion_tokens_details: { reasoning_tokens: 0 } };
+  const CHAT_COST = 2_813;
+
+  let relay: TestRelay;
+  /** The same, with fixed public DNS for ChatGPT's file host (an image edit downloads the attached image). */
+  let fileRelay: TestRelay;
+  beforeAll(async () => {
+    relay = await startTestRelay({ RELAY_KEY: RELAY_KEY_ENV, RELAY_ADMIN_KEY: ADMIN, LOG_LEVEL: 'silent' });
+    fileRelay = await startTestRelay({ RELAY_KEY: RELAY_KEY_ENV, RELAY_ADMIN_KEY: ADMIN, LOG_LEVEL: 'silent' }, PUBLIC_FILE_HOST_DNS);
+  });
+  afterAll(async () => {
+    await relay.shutdown();
+    await fileRelay.shutdown();
+  });
+
+  const responses = (usage: object) =>
+    http.post(`${OPENAI_BASE}/v1/responses`, async ({ request }) => {
+      const body = (await request.json()) as { stream?: boolean };
+      const done = { ...responseObject('resp_c', 'completed', usage), background: false };
+      if (!body.stream) return HttpResponse.json(done);
+      const events = [{ type: 'response.created', response: { ...done, status: 'in_progress', usage: null } }, { type: 'response.completed', response: done }];
+      return new HttpResponse(events.map((e) => `event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`).join(''), { headers: { 'content-type': 'text/event-stream' } });
+    });
+
+  test('pass-through JSON and SSE: with and without cached input, reasoning not counted twice', async () => {
+    server.use(responses(CACHED_USAGE));
+    await (await call(relay, KEYS.direct, '/v1/responses', { json: { model: 'gpt-5-mini', input: 'x' } })).arrayBuffer();
+    expect(await costOf(relay, 'direct', 'createResponse')).toBe(CACHED_COST);
+    server.use(responses(UNCACHED_USAGE));
+    await (await call(relay, KEYS.direct, '/v1/responses', { json: { model: 'gpt-5-mini', input: 'x', stream: true } })).text();
+    expect(await costOf(relay, 'direct', 'createResponse')).toBe(CACHED_COST + UNCACHED_COST);
+  });
+
+  test('the proxy: a streamed chat completion with cached prompt tokens', async () => {
+    server.use(
+      http.post(`${OPENAI_BASE}/v1/chat/completions`, () => {
+        const usageChunk = { ...chunk({}), choices: [], usage: CHAT_PRICED_USAGE };
+        return new HttpResponse(`data: ${JSON.stringify(chunk({ content: 'hi' }))}\n\ndata: ${JSON.stringify(usageChunk)}\n\ndata: [DONE]\n\n`, { headers: { 'content-type': 'text/event-stream' } });
+      }),
+    );
+    await (await call(relay, KEYS.proxy, '/v1/proxy', { json: { method: 'POST', path: '/v1/chat/completions', body: { model: 'gpt-4.1-mini', stream: true, messages: [] } } })).text();
+    expect(await costOf(relay, 'proxy', 'createChatCompletion')).toBe(CHAT_COST);
+  });
+
+  test('an action and an MCP tool: their background response, priced when the poll sees it finished', async () => {
+    let n = 0;
+    server.use(
+      http.post(`${OPENAI_BASE}/v1/responses`, () => HttpResponse.json(responseObject(`resp_p${++n}`, 'queued', null))),
+      http.get(`${OPENAI_BASE}/v1/responses/:id`, ({ params }) => HttpResponse.json(responseObject(String(params.id), 'completed', CACHED_USAGE))),
+    );
+    expect((await call(relay, KEYS.action, '/v1/actions/responses', { json: { input: 'hi', wait_seconds: 5 } })).status).toBe(200);
+    expect(await costOf(relay, 'action', 'createActionResponse')).toBe(CACHED_COST);
+    const client = await mcpClient(relay, KEYS.mcp);
+    try {
+      await client.callTool({ name: 'createActionResponse', arguments: { input: 'hi', wait_seconds: 5 } });
+    } finally {
+      await client.close();
+    }
+    expect(await costOf(relay, 'mcp', 'createActionResponse')).toBe(CACHED_COST);
+  });
+
+  test('an image answer names no model: through pass-through the held request body names it, and prices it', async () => {
+    const usage = { input_tokens: 50, output_tokens: 4160, total_tokens: 4210, input_tokens_details: { text_tokens: 50, image_tokens: 0 } };
+    server.use(http.post(`${OPENAI_BASE}/v1/images/generations`, () => HttpResponse.json({ created: 1, data: [{ b64_json: 'eA==' }], output_format: 'png', usage })));
+    const res = await call(relay, KEYS.direct, '/v1/images/generations', { json: { prompt: 'a cat', model: 'gpt-image-1', quality: 'high' } });
+    expect(res.status).toBe(200);
+    await res.arrayBuffer();
+    // gpt-image-1: 50 text input × 5 + 4,160 image output × 40 = 250 + 166,400 µ$
+    expect(await costOf(relay, 'direct', 'createImage')).toBe(166_650);
+    expect(await totals(relay, 'direct')).toContainEqual(expect.objectContaining({ operation: 'createImage', model: 'gpt-image-1' }));
+  });
+
+  test('the image actions are priced by the model the relay sent (a JSON body, a multipart edit); a model without a price has no cost, never a silent 0', async () => {
+    const usage = { input_tokens: 40, output_tokens: 1_000, total_tokens: 1_040, input_tokens_details: { text_tokens: 40, image_tokens: 0 } };
+    let editBody = '';
+    server.use(
+      http.post(`${OPENAI_BASE}/v1/images/generations`, () => HttpResponse.json({ created: 1, data: [{ b64_json: PNG.toString('base64') }], output_format: 'png', usage })),
+      http.post(`${OPENAI_BASE}/v1/images/edits`, async ({ request }) => {
+        editBody = await request.text();
+        return HttpResponse.json({ created: 1, data: [{ b64_json: PNG.toString('base64') }], output_format: 'png', usage });
+      }),
+      http.get(`${FILES}/*`, () => new HttpResponse(PNG, { headers: { 'content-type': 'image/png', 'content-length': String(PNG.length) } })),
+    );
+    // gpt-image-2.6-sunburst (the default): 40 text input × 5 + 1,000 image output × 30 = 200 + 30,000 µ$.
+    expect((await call(fileRelay, KEYS.action, '/v1/actions/images/generations', { json: { prompt: 'a cat' } })).status).toBe(200);
+    expect(await costOf(fileRelay, 'action', 'generateActionImage')).toBe(30_200);
+    const ref = { name: 'cat.png', id: 'file-1', mime_type: 'image/png', download_link: `${FILES}/cat.png?sig=x` };
+    expect((await call(fileRelay, KEYS.action, '/v1/actions/images/edits', { json: { prompt: 'a hat', openaiFileIdRefs: [ref] } })).status).toBe(200);
+    expect(editBody).toContain('gpt-image-2.6-sunburst');
+    expect(await costOf(fileRelay, 'action', 'editActionImage')).toBe(30_200);
+    // Nothing of the relay's own hint reaches OpenAI.
+    expect(upstream.some((r) => r.headers.has('x-relay-usage-model'))).toBe(false);
+
+    expect((await call(fileRelay, KEYS.action, '/v1/actions/images/generations', { json: { prompt: 'a dog', model: 'gpt-image-9-unpriced' } })).status).toBe(200);
+    const rows = (await totals(fileRelay, 'action')) as (Total & { cost_usd: number; unpriced_requests: number })[];
+    expect(rows.find((r) => r.model === 'gpt-image-9-unpriced')).toMatchObject({ operation: 'generateActionImage', totalTokens: 1_040, cost_usd: 0, unpriced_requests: 1 });
+    const metrics = await (await fetch(`${fileRelay.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } })).text();
+    expect(sample(metrics, 'relay_unpriced_usage_total', { model: 'gpt-image-9-unpriced' })).toBe(1);
+  });
+
+  test('/metrics: cost and tokens per key and model (the model\'s table name, not its snapshot), kinds apart', async () => {
+    const metrics = await (await fetch(`${relay.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } })).text();
+    expect(sample(metrics, 'relay_cost_usd_total', { key: 'direct', model: 'gpt-5-mini' })).toBeCloseTo((CACHED_COST + UNCACHED_COST) / 1e6, 12);
+    expect(sample(metrics, 'relay_cost_usd_total', { key: 'proxy', model: 'gpt-4.1-mini' })).toBeCloseTo(CHAT_COST / 1e6, 12);
+    expect(sample(metrics, 'relay_tokens_total', { key: 'direct', model: 'gpt-5-mini', kind: 'input' })).toBe(24_000);
+    expect(sample(metrics, 'relay_tokens_total', { key: 'direct', model: 'gpt-5-mini', kind: 'cached_input' })).toBe(8_192);
+    expect(sample(metrics, 'relay_tokens_total', { key: 'direct', model: 'gpt-5-mini', kind: 'output' })).toBe(6_000);
+    expect(sample(metrics, 'relay_tokens_total', { key: 'direct', model: 'gpt-5-mini', kind: 'reasoning' })).toBe(4_096);
+    expect(metrics).not.toMatch(/model="gpt-5-mini-2025-08-07"/);
+  });
+});
+
+/**
+ * A token budget (40 tokens a day) and a dollar budget ($0.00004, 40 µ$, a day), for each label: a chat call
+ * spends 17 tokens and 14 µ$ (11 × 0.4 + 6 × 1.6), a response 30 tokens and 25 µ$ (20 × 0.25 + 10 × 2).
+ */
+const budgets = [
+  {
+    what: 'a token budget',
+    limits: '*=1000/min:40/day',
+    spent: async (relay: TestRelay, label: string) => (await totals(relay, label)).reduce((sum, r) => sum + r.totalTokens, 0),
+    error: { code: 'rate_limit_exceeded', message: /tokens per day/ },
+  },
+  {
+    what: 'a dollar budget',
+    limits: '*=1000/min:$0.00004/day',
+    spent: (relay: TestRelay, label: string) => costOf(relay, label),
+    error: { code: 'budget_exceeded', message: /^Budget reached: this relay key has spent \$0\.0000\d+ of its \$0\.00004 budget for today \(UTC\)\. The budget resets at 00:00 UTC, in / },
+  },
+];
+
+describe.each(budgets)('$what spent on any path refuses the next call on every path', ({ limits, spent, error }) => {
   let relay: TestRelay;
   beforeAll(async () => {
-    // 40 tokens a day for each label; requests per minute generous.
-    relay = await startTestRelay({ RELAY_KEY: RELAY_KEY_ENV, RELAY_ADMIN_KEY: ADMIN, RATE_LIMITS: '*=1000/min:40/day', LOG_LEVEL: 'silent' });
+    relay = await startTestRelay({ RELAY_KEY: RELAY_KEY_ENV, RELAY_ADMIN_KEY: ADMIN, RATE_LIMITS: limits, LOG_LEVEL: 'silent' });
   });
   afterAll(() => relay.shutdown());
-
-  /** Every door, as each label would knock: pass-through (the fast door), the proxy, an action, MCP. */
-  async function statusesFor(key: string): Promise<number[]> {
-    server.use(http.get(`${OPENAI_BASE}/v1/models`, () => HttpResponse.json({ object: 'list', data: [] })), http.get(`${OPENAI_BASE}/v1/files`, () => HttpResponse.json({ object: 'list', data: [], has_more: false })));
-    const mcp = await fetch(`${relay.url}/mcp`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
-    });
-    const statuses = [
-      (await call(relay, key, '/v1/models')).status,
-      (await call(relay, key, '/v1/proxy', { json: { method: 'GET', path: '/v1/models' } })).status,
-      (await call(relay, key, '/v1/actions/files')).status,
-      mcp.status,
-    ];
-    return statuses;
-  }
-
-  const spend: [keyof typeof KEYS, (relay: TestRelay) => Promise<void>][] = [
-    ['direct', async (relay) => void (await (await call(relay, KEYS.direct, '/v1/chat/completions', { json: { model: 'm', stream: true, messages: [] } })).text())],
-    ['proxy', async (relay) => void (await (await call(relay, KEYS.proxy, '/v1/proxy', { json: { method: 'POST', path: '/v1/chat/completions', body: { model: 'm', messages: [] } } })).text())],
-    ['action', async (relay) => void (await (await call(relay, KEYS.action, '/v1/actions/responses', { json: { input: 'hi', wait_seconds: 5 } })).text())],
-    [
-      'mcp',
-      async (relay) => {
-        const client = await mcpClient(relay, KEYS.mcp);
-        try {
-          await client.callTool({ name: 'createActionResponse', arguments: { input: 'hi', wait_seconds: 5 } });
-        } finally {
-          await client.close();
-        }
-      },
-    ],
-  ];
 
   test.each(spend)('spent through %s: 429 on pass-through, proxy, actions and MCP', async (label, spendOnce) => {
     server.use(chatHandler({}));
     backgroundResponses();
-    expect(await statusesFor(KEYS[label])).toEqual([200, 200, 200, 200]);
-    // 17 or 30 tokens a call, against 40: spend until the day's budget is used up.
-    const spent = async () => (await totals(relay, label)).reduce((sum, r) => sum + r.totalTokens, 0);
-    for (let calls = 0; (await spent()) < 40; calls++) {
-      expect(calls, 'tokens recorded for each call').toBeLessThan(3);
+    expect(await statusesFor(relay, KEYS[label])).toEqual([200, 200, 200, 200]);
+    // Spend until the day's budget of 40 is used up: two or three calls.
+    for (let calls = 0; (await spent(relay, label)) < 40; calls++) {
+      expect(calls, 'a spend recorded for each call').toBeLessThan(3);
       await spendOnce(relay);
     }
-    const refused = await statusesFor(KEYS[label]);
-    expect(refused).toEqual([429, 429, 429, 429]);
-    const body = (await (await call(relay, KEYS[label], '/v1/models')).json()) as { error: { code: string; message: string } };
-    expect(body.error.code).toBe('rate_limit_exceeded');
-    expect(body.error.message).toMatch(/tokens per day/);
+    expect(await statusesFor(relay, KEYS[label])).toEqual([429, 429, 429, 429]);
+    const refused = await call(relay, KEYS[label], '/v1/models');
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    const body = (await refused.json()) as { error: { type: string; code: string; message: string } };
+    expect(body.error).toMatchObject({ type: 'rate_limit_error', code: error.code });
+    expect(body.error.message).toMatch(error.message);
+  });
+});
+
+describe('a month\'s dollar budget holds across a restart: the spend is read back from the ledger', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'usage-budget-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const env = { RELAY_KEY: RELAY_KEY_ENV, RELAY_ADMIN_KEY: ADMIN, RATE_LIMITS: 'direct=$0.00003/month', USAGE_DB_PATH: join(dir, 'usage.sqlite'), LOG_LEVEL: 'silent' };
+
+  test('spent before the restart, refused after it; other labels unaffected', async () => {
+    server.use(chatHandler({}));
+    const first = await startTestRelay(env);
+    try {
+      for (let i = 0; i < 3; i++) await (await call(first, KEYS.direct, '/v1/chat/completions', { json: { model: 'm', messages: [] } })).arrayBuffer();
+      expect(await costOf(first, 'direct')).toBe(42);
+    } finally {
+      await first.shutdown();
+    }
+    const second = await startTestRelay(env);
+    try {
+      const refused = await call(second, KEYS.direct, '/v1/models');
+      expect(refused.status).toBe(429);
+      const { error } = (await refused.json()) as { error: { code: string; message: string } };
+      expect(error.code).toBe('budget_exceeded');
+      const nextMonth = new Date(Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth() + 1, 1)).toISOString().slice(0, 10);
+      expect(error.message).toContain(`spent $0.000042 of its $0.00003 budget for this month (UTC). The budget resets on ${nextMonth} at 00:00 UTC`);
+      server.use(http.get(`${OPENAI_BASE}/v1/models`, () => HttpResponse.json({ object: 'list', data: [] })));
+      expect((await call(second, KEYS.proxy, '/v1/models')).status).toBe(200);
+    } finally {
+      await second.shutdown();
+    }
   });
 });
 

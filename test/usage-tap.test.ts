@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { createUsageTap, type UsageInfo } from '../src/upstream/usage-tap/index.ts';
+import { createUsageTap, withRequestModel, type UsageInfo } from '../src/upstream/usage-tap/index.ts';
 
 function run(contentType: string | undefined, chunks: (string | Buffer)[], opts?: Parameters<typeof createUsageTap>[1]): UsageInfo | undefined {
   const tap = createUsageTap(contentType, opts);
@@ -131,7 +131,7 @@ describe('JSON answers', () => {
       data: [{ b64_json: 'aGVsbG8=' }],
       usage: { total_tokens: 100, input_tokens: 50, output_tokens: 50, input_tokens_details: { text_tokens: 10, image_tokens: 40 } },
     });
-    expect(run('application/json', [body])).toEqual({ inputTokens: 50, outputTokens: 50, totalTokens: 100 });
+    expect(run('application/json', [body])).toEqual({ inputTokens: 50, outputTokens: 50, totalTokens: 100, details: { imageInput: 40 } });
   });
 
   test('no usage, no model: undefined; model alone is kept', () => {
@@ -160,6 +160,7 @@ describe('JSON answers', () => {
     const b64 = Buffer.alloc(1_500_000, 7).toString('base64');
     const image = json({ created: 1, background: 'opaque', data: [{ b64_json: b64 }], output_format: 'png', quality: 'high', size: '1024x1024', usage: { input_tokens: 12, output_tokens: 4160, total_tokens: 4172, input_tokens_details: { image_tokens: 0, text_tokens: 12 } } });
     expect(run('application/json', [image])).toEqual({ inputTokens: 12, outputTokens: 4160, totalTokens: 4172 });
+
 
     const response = json(responseObject('completed', responsesUsage, 'x'.repeat(600_000)));
     expect(run('application/json', [response.slice(0, 1000), response.slice(1000)])).toEqual({
@@ -194,6 +195,81 @@ describe('JSON answers', () => {
     const body = json(responseObject('completed', responsesUsage));
     expect(run('application/json', [body.slice(0, body.length - 5)])).toEqual({ model: 'gpt-4.1-2025-04-14', inputTokens: 36, outputTokens: 87, totalTokens: 123 });
     expect(run('application/json', [body.slice(0, body.indexOf('"usage"') + 20)])).toEqual({ model: 'gpt-4.1-2025-04-14' });
+  });
+});
+
+describe('token details and service tier: what prices a call', () => {
+  test('Responses: cached input, cache writes and reasoning; zeros are not kept; the tier beside usage', () => {
+    const usage = { input_tokens: 2000, input_tokens_details: { cached_tokens: 1536, cache_write_tokens: 64 }, output_tokens: 900, output_tokens_details: { reasoning_tokens: 640 }, total_tokens: 2900 };
+    const body = json({ ...responseObject('completed', usage), service_tier: 'flex' });
+    expect(run('application/json', [body])).toEqual({
+      model: 'gpt-4.1-2025-04-14',
+      serviceTier: 'flex',
+      inputTokens: 2000,
+      outputTokens: 900,
+      totalTokens: 2900,
+      details: { cachedInput: 1536, cacheWrite: 64, reasoning: 640 },
+    });
+    expect(run('application/json', [json(responseObject('completed', responsesUsage))])).not.toHaveProperty('details');
+  });
+
+  test('Chat Completions: prompt and completion details (audio, cached), JSON and the streamed usage chunk', () => {
+    const usage = {
+      prompt_tokens: 300,
+      completion_tokens: 120,
+      total_tokens: 420,
+      prompt_tokens_details: { cached_tokens: 128, audio_tokens: 100, text_tokens: 200, image_tokens: 0 },
+      completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 80, accepted_prediction_tokens: 0, rejected_prediction_tokens: 3 },
+    };
+    const expected = { model: 'gpt-4o-mini-2024-07-18', serviceTier: 'priority', inputTokens: 300, outputTokens: 120, totalTokens: 420, details: { cachedInput: 128, audioInput: 100, audioOutput: 80 } };
+    const body = json({ id: 'c', object: 'chat.completion', model: 'gpt-4o-mini-2024-07-18', choices: [], usage, service_tier: 'priority', system_fingerprint: 'fp' });
+    expect(run('application/json', [body])).toEqual(expected);
+    const stream = sse([chatChunk({ role: 'assistant' }, { usage: null, service_tier: 'priority' }), chatChunk(null, { usage, service_tier: 'priority' }), '[DONE]']);
+    expect(run('text/event-stream', [stream])).toEqual(expected);
+  });
+
+  test('Realtime and transcription shapes: input_token_details with the cached part by modality', () => {
+    const usage = {
+      total_tokens: 700,
+      input_tokens: 500,
+      output_tokens: 200,
+      input_token_details: { cached_tokens: 300, text_tokens: 100, audio_tokens: 350, image_tokens: 50, cached_tokens_details: { text_tokens: 40, audio_tokens: 250, image_tokens: 10 } },
+      output_token_details: { text_tokens: 20, audio_tokens: 180 },
+    };
+    expect(run('application/json', [json({ object: 'realtime.response', model: 'gpt-realtime', usage })])).toMatchObject({
+      details: { cachedInput: 300, audioInput: 350, imageInput: 50, cachedAudioInput: 250, cachedImageInput: 10, audioOutput: 180 },
+    });
+  });
+
+  test('image generation: output details split image and text tokens', () => {
+    const usage = { input_tokens: 60, output_tokens: 1100, total_tokens: 1160, input_tokens_details: { text_tokens: 20, image_tokens: 40 }, output_tokens_details: { image_tokens: 1056, text_tokens: 44 } };
+    expect(run('application/json', [json({ created: 1, data: [], usage })])).toEqual({ inputTokens: 60, outputTokens: 1100, totalTokens: 1160, details: { imageInput: 40, imageOutput: 1056 } });
+  });
+
+  test('the tier is only looked for in answers that generated output (embeddings are not searched)', () => {
+    const embeddings = json({ object: 'list', data: [], model: 'text-embedding-3-small', usage: { prompt_tokens: 8, total_tokens: 8 }, service_tier: 'flex' });
+    expect(run('application/json', [embeddings])).toEqual({ model: 'text-embedding-3-small', inputTokens: 8, totalTokens: 8 });
+  });
+
+  test('a big answer: the tier from its tail (near usage), or its head; a nested tier is not the answer\'s', () => {
+    const usage = { input_tokens: 1, output_tokens: 2, total_tokens: 3 };
+    const tail = json({ model: 'gpt-5', pad: 'z'.repeat(100_000), service_tier: 'flex', usage });
+    expect(run('application/json', [tail])).toMatchObject({ serviceTier: 'flex' });
+    const head = json({ model: 'gpt-5', service_tier: 'priority', pad: 'z'.repeat(100_000), usage });
+    expect(run('application/json', [head])).toMatchObject({ serviceTier: 'priority' });
+    const nested = json({ model: 'gpt-5', tools: [{ service_tier: 'flex' }], usage });
+    expect(run('application/json', [nested])).not.toHaveProperty('serviceTier');
+  });
+});
+
+describe('withRequestModel: the model of an answer that names none, from the held request body', () => {
+  test('the body\'s top-level model only, and only when the answer named none', () => {
+    const body = (v: unknown) => Buffer.from(JSON.stringify(v));
+    expect(withRequestModel({ inputTokens: 1 }, body({ prompt: 'a "model": "x"', metadata: { model: 'nested' }, model: 'gpt-image-1' }))).toEqual({ inputTokens: 1, model: 'gpt-image-1' });
+    expect(withRequestModel({ model: 'gpt-5', inputTokens: 1 }, body({ model: 'gpt-image-1' }))).toEqual({ model: 'gpt-5', inputTokens: 1 });
+    expect(withRequestModel({ inputTokens: 1 }, body({ metadata: { model: 'nested' } }))).toEqual({ inputTokens: 1 });
+    expect(withRequestModel({ inputTokens: 1 }, undefined)).toEqual({ inputTokens: 1 });
+    expect(withRequestModel({ inputTokens: 1 }, Buffer.from('not json'))).toEqual({ inputTokens: 1 });
   });
 });
 

@@ -7,6 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatSummary, readProfile, summarizeProfile, type ProfileSummary } from './cpuprofile-summary.ts';
 import { measureOpenStreams, type OpenStreams } from './open-streams.ts';
+import { measureWebSocketRoundTrips, webSocketRows, type WebSocketResult } from './websocket.ts';
 import {
   BENCH_DIR,
   type Child,
@@ -51,6 +52,8 @@ const USAGE = `usage: node scripts/bench/run.ts [options]
                        from ~85 to ~70 µs), the raw pipe's far smaller one for ~1 s
   --sse-requests N     sequential SSE requests per target (default 20)
   --sse-gap-ms MS      gap between the mock's SSE events (default 10)
+  --ws-round-trips N   WebSocket round trips per target and kind of message (default 200)
+  --only websocket     run only the WebSocket scenario (the mock and one relay) and print its rows
   --upload-mb N        multipart upload size in MiB (default 512; quick 128)
   --download-mb N      binary download size in MiB (default 1024; quick 256)
   --startup-runs N     start-up measurements (default 3)
@@ -78,11 +81,12 @@ const { values: flags } = parseArgs({
     'round-warmup': { type: 'string' },
     'sse-requests': { type: 'string', default: '20' },
     'sse-gap-ms': { type: 'string', default: '10' },
+    'ws-round-trips': { type: 'string', default: '200' },
+    only: { type: 'string' },
     'upload-mb': { type: 'string' },
     'download-mb': { type: 'string' },
     'startup-runs': { type: 'string', default: '3' },
     streams: { type: 'string', default: '2000' },
-    only: { type: 'string' },
     'wait-quiet': { type: 'string', default: '0' },
     'no-info': { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
@@ -118,11 +122,12 @@ const opts = {
   roundWarmupS: positive('round-warmup', flags['round-warmup'], quick ? 1 : 2),
   sseRequests: Math.round(positive('sse-requests', flags['sse-requests'], 20)),
   sseGapMs: positive('sse-gap-ms', flags['sse-gap-ms'], 10),
+  wsRoundTrips: Math.round(positive('ws-round-trips', flags['ws-round-trips'], 200)),
+  only: flags.only,
   uploadMiB: positive('upload-mb', flags['upload-mb'], quick ? 128 : 512),
   downloadMiB: positive('download-mb', flags['download-mb'], quick ? 256 : 1024),
   startupRuns: Math.round(positive('startup-runs', flags['startup-runs'], 3)),
   streams: Math.round(positive('streams', flags.streams, 2000)),
-  only: flags.only,
   waitQuietS: flags['wait-quiet'] === '0' ? 0 : positive('wait-quiet', flags['wait-quiet'], 0),
   infoLevel: !flags['no-info'],
   profile: flags.profile,
@@ -692,16 +697,19 @@ async function main(): Promise<number> {
     console.log(`\n${table([streamRow(streams)])}\n`);
     return streams.relay.opened === opts.streams ? 0 : 1;
   }
-  if (opts.only !== undefined) throw new Error(`--only takes open-streams (got "${opts.only}")`);
   const autocannon = await loadAutocannon();
   const began = performance.now();
   const loadBefore = os.loadavg();
   log(
-    `${quick ? 'quick' : 'full'} run: ${opts.rounds} rounds x ${opts.durationS} s, ${opts.connections} connections, upload ${opts.uploadMiB} MiB, download ${opts.downloadMiB} MiB, watchdog ${Math.round(budgetS)} s`,
+    opts.only
+      ? `only the ${opts.only} scenario, watchdog ${Math.round(budgetS)} s`
+      : `${quick ? 'quick' : 'full'} run: ${opts.rounds} rounds x ${opts.durationS} s, ${opts.connections} connections, upload ${opts.uploadMiB} MiB, download ${opts.downloadMiB} MiB, watchdog ${Math.round(budgetS)} s`,
   );
 
   const mock = await startMock();
   log(`mock upstream on ${mock.url}`);
+  if (opts.only === 'websocket') return onlyWebSockets(mock.url);
+  if (opts.only !== undefined) throw new Error(`--only takes websocket or open-streams (got "${opts.only}")`);
 
   // ---- throughput: interleaved rounds raw / relay(warn) / relay(info)
   const raw = await startRawPipe(mock.url);
@@ -808,6 +816,9 @@ async function main(): Promise<number> {
   sse.diffMs = round(sse.relayMs - sse.directMs, 3);
   sse.rawDiffMs = round(sse.rawMs - sse.directMs, 3);
   log(`SSE first event: direct ${sse.directMs} ms, raw pipe ${sse.rawMs} ms, relay ${sse.relayMs} ms`);
+
+  await settle('websocket');
+  const websocket = await webSocketPhase(mock.url, relayWarn.url);
 
   // The load-test processes are done: fresh ones for memory, so "idle" is not inflated by earlier load.
   await Promise.all([raw.child.stop(), relayWarn.child.stop(), relayInfo?.child.stop()]);
@@ -941,6 +952,7 @@ async function main(): Promise<number> {
       target: '—',
       pass: null,
     },
+    ...webSocketRows(websocket),
     {
       metric: `RSS growth, ${opts.uploadMiB} MiB multipart upload, MiB`,
       relay: fmt(memory.uploadRelay.growthMiB, 1),
@@ -1028,6 +1040,7 @@ async function main(): Promise<number> {
       runs,
     },
     sse: { ...sse, direct: sseDirect.map(roundEvent), raw: sseRaw.map(roundEvent), relay: sseRelay.map(roundEvent) },
+    websocket,
     memory,
     openStreams: streams,
     startup,
@@ -1043,6 +1056,34 @@ async function main(): Promise<number> {
   writeFileSync(opts.out, `${JSON.stringify(results, null, 2)}\n`);
   console.log(`${failed.length === 0 ? 'All targets met.' : `${failed.length} target(s) missed: ${failed.map((r) => r.metric).join('; ')}.`} JSON: ${opts.out} (${results.meta.elapsedS} s)`);
   return opts.check && failed.length > 0 ? 1 : 0;
+}
+
+/** WebSocket round trips: direct to the mock and through the relay, on one socket each, taking turns. */
+async function webSocketPhase(mockUrl: string, relayUrl: string): Promise<WebSocketResult> {
+  const path = '/v1/realtime?model=gpt-realtime';
+  log(`WebSocket: ${opts.wsRoundTrips} round trips each (a 1 KB event, a 16 KiB audio frame), direct and through the relay`);
+  const result = await measureWebSocketRoundTrips(
+    [
+      { name: 'direct', url: `${mockUrl.replace(/^http/, 'ws')}${path}` },
+      { name: 'relay', url: `${relayUrl.replace(/^http/, 'ws')}${path}`, headers: { authorization: AUTH } },
+    ],
+    opts.wsRoundTrips,
+  );
+  const { direct, relay } = result.targets;
+  log(`WebSocket round trip (event / audio): direct ${direct!.text.medianMs} / ${direct!.binary.medianMs} ms, relay ${relay!.text.medianMs} / ${relay!.binary.medianMs} ms`);
+  return result;
+}
+
+/** `--only websocket`: the mock, one relay, the WebSocket scenario, its rows. */
+async function onlyWebSockets(mockUrl: string): Promise<number> {
+  const relay = await startRelay(mockUrl, 'warn', 'relay-ws');
+  await settle('websocket');
+  const websocket = await webSocketPhase(mockUrl, relay.url);
+  const rows = webSocketRows(websocket);
+  console.log(`\n## Relay benchmark: WebSocket scenario only (${os.cpus().length} CPUs, node ${process.version})\n\n${table(rows)}\n`);
+  mkdirSync(dirname(opts.out), { recursive: true });
+  writeFileSync(opts.out, `${JSON.stringify({ meta: { date: new Date().toISOString(), commit: gitCommit(), node: process.version, options: opts }, websocket, rows }, null, 2)}\n`);
+  return opts.check && rows.some((r) => r.pass === false) ? 1 : 0;
 }
 
 const roundEvent = (e: FirstEvent) => ({ headersMs: round(e.headersMs, 3), firstEventMs: round(e.firstEventMs, 3), totalMs: round(e.totalMs, 1), events: e.events });

@@ -24,7 +24,7 @@ export type OpenApiDocument = Record<string, any>;
 
 /** The model reads this (info.description) to decide when to use the action; MCP clients get it as instructions. */
 export const ACTION_INFO_DESCRIPTION =
-  "OpenAI through this team's relay: ask a model, generate or edit images, upload, list and search files, make videos. " +
+  "OpenAI through this team's relay: ask a model (with web or file search, in stored conversations), generate or edit images, upload, list and search files. " +
   'Slow jobs return an id and poll_after_seconds: call the matching wait operation. Generated files come back as short-lived https links.';
 
 const SCHEMA_REF_PREFIX = '#/components/schemas/';

@@ -1,7 +1,8 @@
 import { stringify } from 'yaml';
 import { ACTION_INFO_DESCRIPTION, buildActionSchema, type OpenApiDocument } from './action-schema.ts';
 import { HEADER } from './header.ts';
-import { RELAY_KEY } from './spec.ts';
+import { retirementOf } from './marks.ts';
+import { HTTP_METHODS, RELAY_KEY } from './spec.ts';
 import { isObj, stripKey, type Json } from './walk.ts';
 
 /**
@@ -14,9 +15,12 @@ import { isObj, stripKey, type Json } from './walk.ts';
 /** A URL no request can name (`.invalid` is reserved), so swapping it in the text cannot hit anything else. */
 export const SERVER_URL_PLACEHOLDER = 'https://served-server-url.invalid';
 
-/** The whole spec (every operation) with `servers` set to the one URL and no `x-relay` metadata. */
+/**
+ * The whole spec (every operation) with `servers` set to the one URL and no `x-relay` metadata; a retired
+ * operation is `deprecated` and its description says what the relay answers instead.
+ */
 export function buildFullSchema(spec: Json, options: { serverUrl: string }): OpenApiDocument {
-  const stripped = stripKey(spec, RELAY_KEY);
+  const stripped = stripKey(markRetired(spec), RELAY_KEY);
   const out: Json = {};
   for (const [key, value] of Object.entries(stripped)) {
     if (key === 'servers') continue;
@@ -24,6 +28,20 @@ export function buildFullSchema(spec: Json, options: { serverUrl: string }): Ope
     if (key === 'info') out.servers = [{ url: options.serverUrl }];
   }
   out.servers ??= [{ url: options.serverUrl }];
+  return out;
+}
+
+function markRetired(spec: Json): Json {
+  const out = structuredClone(spec);
+  for (const [path, item] of Object.entries<Json>(isObj(out.paths) ? out.paths : {})) {
+    for (const method of HTTP_METHODS) {
+      const op = item?.[method];
+      const retired = isObj(op?.[RELAY_KEY]) ? retirementOf(op[RELAY_KEY], `${method.toUpperCase()} ${path}`, []) : null;
+      if (!retired) continue;
+      op.deprecated = true;
+      op.description = `${retired.message} (410 Gone)`;
+    }
+  }
   return out;
 }
 

@@ -79,7 +79,9 @@ export function emitRoutes(spec: Json, ops: OperationInfo[]): string {
       `    answer: ${str(o.relay.answer)},`,
       `    timeout: ${str(o.relay.timeout)},`,
       `    requestContentTypes: ${str(o.requestContentTypes)},`,
+      `    responseHeaders: ${str(o.responseHeaders)},`,
       `    action: ${str(o.relay.action)},`,
+      `    retired: ${str(o.relay.retired)},`,
       `    usage: ${str(o.usage)},`,
       `    route: routes[${str(o.operationId)}],`,
       `  },`,
@@ -94,8 +96,11 @@ export const routes = {
 ${ops.map(emitRoute).join('\n')}
 };
 
-/** How a request body travels: not at all, as JSON, or as a multipart upload stream. */
-export type BodyFlow = 'none' | 'json' | 'multipart';
+/**
+ * How a request body travels: not at all, as JSON, as a multipart upload stream, or as a WebRTC SDP offer
+ * (\`application/sdp\`, or a small multipart form with it: held like JSON, never parsed).
+ */
+export type BodyFlow = 'none' | 'json' | 'multipart' | 'sdp';
 /** How the answer travels: JSON, SSE when the request asks for \`stream: true\`, or a byte stream. */
 export type AnswerFlow = 'json' | 'sse-if-stream' | 'binary';
 /** Which upstream deadline applies: metadata, text generation, or media generation and big transfers. */
@@ -119,8 +124,15 @@ export interface RelayOperation {
   readonly timeout: TimeoutClass;
   /** Media types the request body may have, from the spec's requestBody. */
   readonly requestContentTypes: readonly string[];
+  /** Response headers the operation declares (lowercased): they reach the caller besides the fixed allowlist. */
+  readonly responseHeaders: readonly string[];
   /** Set when the operation belongs to the GPT Action surface (generated/action-schema.json, generated/mcp-tools.ts). */
   readonly action: { readonly consequential: boolean } | null;
+  /**
+   * OpenAI shut the operation down (x-relay.retired): the relay answers 410 with \`message\` and never
+   * calls upstream; it is not part of the action surface.
+   */
+  readonly retired: { readonly date: string; readonly source: string; readonly replacement: string | null; readonly message: string } | null;
   /**
    * Derived from the spec's shapes (scripts/generate/usage-shape.ts). streamOption: the request takes
    * \`stream_options.include_usage\`, which the relay sets on streams so they are counted. responseObject: the

@@ -7,10 +7,12 @@
  *   schemas.ts           zod schemas of components.schemas
  *   routes.ts            one @hono/zod-openapi route per operation + the relay's route table
  *   matcher.ts           the one operation matcher (method + path → operation, methods for a 405)
+ *   websockets.ts        the WebSocket endpoints (GETs marked x-relay.kind websocket) and their matcher
  *   mcp-tools.ts         the MCP tool list and each tool's argument layout
  *   action-schema.json   the GPT Action schema, with a placeholder server URL
  *   openapi.full.json    the whole public contract (no x-relay), with the same placeholder
  *   documents.ts         the placeholder and the texts served beside the documents
+ *   documented-secrets.ts  not from the spec: the example keys the docs print, which the relay refuses
  *
  * `npm run generate:check` writes nothing; it exits 1 when generated/ is not what the spec makes or when
  * the action schema breaks a GPT Action rule (scripts/lint-action).
@@ -22,12 +24,14 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { lintServedActionSchema } from '../lint-action/served.ts';
 import { emitDocuments } from './emit-documents.ts';
+import { emitDocumentedSecrets } from './emit-documented-secrets.ts';
 import { emitMatcher } from './emit-matcher.ts';
 import { emitRoutes } from './emit-routes.ts';
 import { emitTypes, UPSTREAM_CLIENT } from './emit-types.ts';
 import { emitSchemas } from './emit-zod.ts';
 import { buildTools, emitMcpTools } from './mcp-tools.ts';
 import { listOperations, loadSpec, ROOT } from './spec.ts';
+import { emitWebSockets } from './websockets.ts';
 
 export const OUT_DIR = join(ROOT, 'generated');
 
@@ -41,8 +45,10 @@ export async function generate(specPath?: string): Promise<Map<string, string>> 
     ['schemas.ts', emitSchemas(spec)],
     ['routes.ts', emitRoutes(spec, ops)],
     ['matcher.ts', emitMatcher(ops)],
+    ['websockets.ts', emitWebSockets(spec)],
     ['mcp-tools.ts', emitMcpTools(buildTools(spec))],
     ...emitDocuments(spec),
+    ['documented-secrets.ts', emitDocumentedSecrets(ROOT)],
   ]);
 }
 

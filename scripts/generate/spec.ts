@@ -3,6 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { isObj, type Json } from './walk.ts';
+import { acknowledgementsOf, declaredResponseHeaders, retirementOf, type Acknowledgement, type Retirement } from './marks.ts';
 import { usageShape, type UsageShape } from './usage-shape.ts';
 
 /**
@@ -21,7 +22,7 @@ export const METHODS = ['get', 'post', 'put', 'patch', 'delete'] as const;
 export const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const;
 
 const RELAY_VALUES = {
-  body: ['none', 'json', 'multipart'],
+  body: ['none', 'json', 'multipart', 'sdp'],
   answer: ['json', 'sse-if-stream', 'binary'],
   timeout: ['short', 'standard', 'long'],
 } as const;
@@ -32,6 +33,10 @@ export interface RelayValues {
   answer: string;
   timeout: string;
   action: ActionMark | null;
+  /** OpenAI shut the operation down: answered 410 by the relay, never forwarded. */
+  retired: Retirement | null;
+  /** Differences from the official spec kept on purpose (read by `npm run spec:drift`). */
+  acknowledged: Acknowledgement[];
 }
 
 export interface ActionMark {
@@ -47,6 +52,8 @@ export interface OperationInfo {
   queryParams: Json[];
   relay: RelayValues;
   requestContentTypes: string[];
+  /** Response headers the operation declares, lowercased: they pass the answer-header allowlist. */
+  responseHeaders: string[];
   usage: UsageShape;
   op: Json;
 }
@@ -65,6 +72,8 @@ export function loadSpec(specPath = SPEC_PATH): Json {
 export function actionMark(op: Json): ActionMark | null | string {
   const relay = op[RELAY_KEY];
   if (!isObj(relay) || relay.action === undefined || relay.action === null) return null;
+  // A retired operation leaves the action surface (the GPT Action schema and the MCP tools) with its mark.
+  if (relay.retired !== undefined && relay.retired !== null) return null;
   if (!isObj(relay.action) || typeof relay.action.consequential !== 'boolean') {
     return `${RELAY_KEY}.action must be {consequential: true|false}, said on purpose`;
   }
@@ -79,7 +88,8 @@ export function listOperations(spec: Json): OperationInfo[] {
     const sharedParams: Json[] = item.parameters ?? [];
     for (const method of METHODS) {
       const op = item[method];
-      if (!op) continue;
+      // WebSocket endpoints are not HTTP operations: websockets.ts reads and checks them.
+      if (!op || op[RELAY_KEY]?.kind === 'websocket') continue;
       const where = `${method.toUpperCase()} ${path}`;
       const params = [...sharedParams, ...(op.parameters ?? [])];
       if (params.some((p) => p.$ref)) problems.push(`${where}: parameters must be written inline, not by $ref`);
@@ -99,6 +109,12 @@ export function listOperations(spec: Json): OperationInfo[] {
       for (const name of pathParams) {
         if (!params.some((p) => p.in === 'path' && p.name === name)) problems.push(`${where}: path parameter {${name}} is not declared`);
       }
+      const requestContentTypes = Object.keys(op.requestBody?.content ?? {});
+      if (relay.body === 'sdp' && !requestContentTypes.includes('application/sdp')) {
+        problems.push(`${where}: x-relay.body sdp needs an application/sdp request body`);
+      }
+      const retired = retirementOf(relay, where, problems);
+      const acknowledged = acknowledgementsOf(relay.acknowledged, 'operation', where, problems);
       out.push({
         operationId: op.operationId,
         method,
@@ -112,13 +128,17 @@ export function listOperations(spec: Json): OperationInfo[] {
           answer: relay.answer,
           timeout: relay.timeout,
           action: typeof action === 'object' ? action : null,
+          retired,
+          acknowledged,
         },
-        requestContentTypes: Object.keys(op.requestBody?.content ?? {}),
+        requestContentTypes,
+        responseHeaders: declaredResponseHeaders(spec, op, problems, where),
         usage: usageShape(spec, op),
         op,
       });
     }
   }
+  documentAcknowledgements(spec, problems);
   const seen = new Set<string>();
   for (const o of out) {
     if (seen.has(o.operationId)) problems.push(`operationId ${o.operationId} is used twice`);
@@ -126,4 +146,10 @@ export function listOperations(spec: Json): OperationInfo[] {
   }
   if (problems.length) throw new Error(`schemas/openapi.yaml is not valid for the relay:\n  - ${problems.join('\n  - ')}`);
   return out;
+}
+
+/** Acknowledged differences kept at the document level (`x-relay.acknowledged` at the root: missing operations). */
+export function documentAcknowledgements(spec: Json, problems: string[] = []): Acknowledgement[] {
+  const relay = isObj(spec[RELAY_KEY]) ? spec[RELAY_KEY] : {};
+  return acknowledgementsOf(relay.acknowledged, 'document', 'document', problems);
 }

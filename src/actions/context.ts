@@ -6,6 +6,7 @@ import type { createBlobLinks } from './blob-links.ts';
 import type { FileRefFetcher } from './file-fetch.ts';
 import type { OpenAIClient, OpenAIClients } from '../upstream/client.ts';
 import type { UsageAccount } from '../upstream/usage-account.ts';
+import type { ModelCheck } from '../ops/model-check.ts';
 
 /** What the relay builds once for the action operations: one implementation, reached over HTTP and MCP. */
 export interface ActionServices {
@@ -14,6 +15,8 @@ export interface ActionServices {
   blobs: BlobStore;
   links: ReturnType<typeof createBlobLinks>;
   fetcher: FileRefFetcher;
+  /** What the last check of the configured models found (when the relay runs one), for actions' advice. */
+  models?: ModelCheck;
 }
 
 /** What one action call works with: the services, and an OpenAI client counting into the call's account. */

@@ -1,9 +1,8 @@
 import type { ClientRequest, IncomingMessage } from 'node:http';
-import https from 'node:https';
 import net from 'node:net';
 import type { Readable } from 'node:stream';
 import { RelayError } from '../core/errors.ts';
-import { hostMatcher, isForbiddenAddress, pinnedLookup, resolveAll } from '../core/net-policy.ts';
+import { hostMatcher, isForbiddenAddress, pinnedGet, resolveAll } from '../core/net-policy.ts';
 import { safeFilename } from './blob-store.ts';
 import { capturedBody, fmtBytes, fmtSeconds, readHead, type BodyLimits } from './file-body.ts';
 import { FILE_REFS_PARAM as PARAM, type FileRef } from './file-refs.ts';
@@ -114,18 +113,7 @@ export function createFileRefFetcher(opts: FileRefFetcherOptions): FileRefFetche
   function request(url: URL, addresses: string[], state: Attempt): Promise<IncomingMessage> {
     return new Promise((resolveRes, reject) => {
       const host = url.hostname.toLowerCase();
-      const req = https.request({
-        protocol: 'https:',
-        hostname: host,
-        servername: host,
-        port: 443,
-        method: 'GET',
-        path: url.pathname + url.search,
-        headers: { accept: '*/*', 'accept-encoding': 'identity', 'user-agent': 'openai-relay (file fetch)' },
-        lookup: pinnedLookup(host, addresses),
-        agent: false, // a fresh connection: a pooled socket could be bound to an address this request did not check
-        maxHeaderSize: 32 * 1024,
-      });
+      const req = pinnedGet(url, addresses, { accept: '*/*', 'accept-encoding': 'identity', 'user-agent': 'openai-relay (file fetch)' });
       state.req = req;
       req.once('response', resolveRes);
       req.once('error', (err: NodeJS.ErrnoException) => {

@@ -2,6 +2,7 @@ import type { components } from '../../generated/openapi-types.ts';
 import { RelayError } from '../core/errors.ts';
 import { blobLink, type ActionDeps, type ActionHandler, type CallContext } from './context.ts';
 import { checkFileRefs } from './file-refs.ts';
+import { modelChoice, withModelAdvice } from './model-advice.ts';
 import { multipartBody, type Part } from './multipart.ts';
 
 /**
@@ -32,12 +33,13 @@ async function linkImages(answer: ImagesAnswer, requestedFormat: string | undefi
 }
 
 export const generateActionImage: ActionHandler<'generateActionImage'> = async (call, deps) => {
-  const { prompt, model, n, size, quality, background, output_format } = call.body;
-  const answer = deps.openai.unwrap(
+  const { prompt, n, size, quality, background, output_format } = call.body;
+  const choice = modelChoice(call.body.model, 'ACTION_IMAGE_MODEL', deps.config.actions.imageModel);
+  const answer = await withModelAdvice(choice, deps.models, async () => deps.openai.unwrap(
     await deps.openai.api.POST('/v1/images/generations', {
       body: {
         prompt,
-        model: model ?? deps.config.actions.imageModel,
+        model: choice.model,
         ...(n ? { n } : {}),
         ...(size ? { size } : {}),
         ...(quality ? { quality } : {}),
@@ -46,12 +48,13 @@ export const generateActionImage: ActionHandler<'generateActionImage'> = async (
       },
       signal: call.signal,
     }),
-  );
+  ));
   return linkImages(answer, output_format, call, deps);
 };
 
 export const editActionImage: ActionHandler<'editActionImage'> = async (call, deps) => {
-  const { prompt, model, n, size, quality, output_format, mask_index } = call.body;
+  const { prompt, n, size, quality, output_format, mask_index } = call.body;
+  const choice = modelChoice(call.body.model, 'ACTION_IMAGE_MODEL', deps.config.actions.imageModel);
   const refs = checkFileRefs(call.body.openaiFileIdRefs);
   if (mask_index !== undefined && (mask_index >= refs.length || refs.length < 2)) {
     throw new RelayError(400, `mask_index ${mask_index} does not name an attached file other than the image: attach the image and the mask, and give the mask's index.`, {
@@ -68,7 +71,7 @@ export const editActionImage: ActionHandler<'editActionImage'> = async (call, de
   }
   const files = opened.map((o) => (o as PromiseFulfilledResult<Awaited<ReturnType<typeof deps.fetcher.open>>>).value);
   const images = files.filter((_, i) => i !== mask_index);
-  const fields: Record<string, string | number | undefined> = { prompt, model: model ?? deps.config.actions.imageModel, n, size, quality, output_format };
+  const fields: Record<string, string | number | undefined> = { prompt, model: choice.model, n, size, quality, output_format };
   const parts: Part[] = Object.entries(fields)
     .filter(([, v]) => v !== undefined)
     .map(([name, v]) => ({ name, value: String(v) }));
@@ -80,6 +83,6 @@ export const editActionImage: ActionHandler<'editActionImage'> = async (call, de
     parts.push({ name: 'mask', filename: mask.name, contentType: mask.mimeType, stream: mask.stream });
   }
   const { body, boundary } = multipartBody(parts);
-  const answer = await deps.openai.upload<ImagesAnswer>('/v1/images/edits', body, boundary, call.signal);
+  const answer = await withModelAdvice(choice, deps.models, () => deps.openai.upload<ImagesAnswer>('/v1/images/edits', body, boundary, call.signal, choice.model));
   return linkImages(answer, output_format, call, deps);
 };

@@ -1,9 +1,9 @@
 import type { ActionHandler, ActionRunner, HandledActionId } from './context.ts';
+import { createActionConversation, listActionConversationItems } from './conversations.ts';
 import { editActionImage, generateActionImage } from './images.ts';
 import { getActionFileContent, listActionFiles, uploadActionFiles } from './files.ts';
 import { createActionResponse, getActionResponse, waitForActionResponse } from './responses.ts';
 import { createActionVectorStore, listActionVectorStores, searchActionVectorStore } from './vector-stores.ts';
-import { createActionVideo, getActionVideo, waitForActionVideo } from './videos.ts';
 
 export type { ActionRunner } from './context.ts';
 
@@ -24,9 +24,8 @@ export const actionHandlers: { readonly [Id in HandledActionId]: ActionHandler<I
   listActionVectorStores,
   createActionVectorStore,
   searchActionVectorStore,
-  createActionVideo,
-  getActionVideo,
-  waitForActionVideo,
+  createActionConversation,
+  listActionConversationItems,
 };
 
 /**

@@ -2,6 +2,8 @@ import type { components } from '../../generated/openapi-types.ts';
 import { isObj } from '../core/json.ts';
 import type { ActionDeps, ActionHandler, CallContext } from './context.ts';
 import { sleep, timeLeft } from './budget.ts';
+import { modelChoice, withModelAdvice } from './model-advice.ts';
+import { RelayError } from '../core/errors.ts';
 
 /**
  * Model answers for a GPT: always started in background mode, so an answer that outlives the 45 s
@@ -49,20 +51,31 @@ async function waitFor(first: ModelResponse, waitMs: number, call: CallContext, 
 const waitMsOf = (seconds: number | undefined, fallback: number) => Math.min(40, Math.max(0, seconds ?? fallback)) * 1000;
 
 export const createActionResponse: ActionHandler<'createActionResponse'> = async (call, deps) => {
-  const { input, model, instructions, previous_response_id, web_search, wait_seconds } = call.body;
-  const created = deps.openai.unwrap(
-    await deps.openai.api.POST('/v1/responses', {
-      body: {
-        model: model ?? deps.config.actions.defaultModel,
-        input,
-        ...(instructions ? { instructions } : {}),
-        ...(previous_response_id ? { previous_response_id } : {}),
-        ...(web_search ? { tools: [{ type: 'web_search' }] } : {}),
-        background: true,
-        store: true,
-      },
-      signal: call.signal,
-    }),
+  const { input, instructions, previous_response_id, conversation, web_search, vector_store_ids, wait_seconds } = call.body;
+  if (previous_response_id && conversation) {
+    throw new RelayError(400, 'Give previous_response_id or conversation, not both: a stored conversation already carries the earlier turns.', {
+      code: 'invalid_request',
+      param: 'conversation',
+    });
+  }
+  const tools = [...(web_search ? [{ type: 'web_search' }] : []), ...(vector_store_ids?.length ? [{ type: 'file_search', vector_store_ids }] : [])];
+  const choice = modelChoice(call.body.model, 'ACTION_DEFAULT_MODEL', deps.config.actions.defaultModel);
+  const created = await withModelAdvice(choice, deps.models, async () =>
+    deps.openai.unwrap(
+      await deps.openai.api.POST('/v1/responses', {
+        body: {
+          model: choice.model,
+          input,
+          ...(instructions ? { instructions } : {}),
+          ...(previous_response_id ? { previous_response_id } : {}),
+          ...(conversation ? { conversation } : {}),
+          ...(tools.length ? { tools } : {}),
+          background: true,
+          store: true,
+        },
+        signal: call.signal,
+      }),
+    ),
   );
   return responseResult(await waitFor(created, waitMsOf(wait_seconds, 30), call, deps));
 };

@@ -89,6 +89,13 @@ export function guardConnections(server: Server, opts: ConnectionGuardOptions): 
     fresh.add(socket);
   });
 
+  // An upgraded connection (a relayed WebSocket) is busy for as long as it lives; it never returns to idle.
+  server.prependListener('upgrade', (_req, socket: GuardedSocket) => {
+    socket[BUSY] = 1;
+    fresh.delete(socket);
+    idle.delete(socket);
+  });
+
   return {
     requestStarted(socket: GuardedSocket) {
       socket[BUSY] = (socket[BUSY] ?? 0) + 1;

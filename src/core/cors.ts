@@ -6,8 +6,9 @@
  */
 const ALLOW_METHODS = 'GET,POST,DELETE,OPTIONS';
 const ALLOW_HEADERS =
-  'authorization,content-type,accept,x-relay-key,openai-beta,idempotency-key,x-client-request-id,mcp-protocol-version,mcp-session-id';
-const EXPOSE_HEADERS = 'x-request-id,openai-processing-ms,retry-after,x-ratelimit-limit-requests,x-ratelimit-remaining-requests';
+  'authorization,content-type,accept,x-relay-key,openai-beta,idempotency-key,x-client-request-id,mcp-protocol-version,mcp-session-id,mcp-method,mcp-name';
+// www-authenticate: a browser-based MCP client reads the resource metadata URL from a 401.
+const EXPOSE_HEADERS = 'x-request-id,openai-processing-ms,retry-after,x-ratelimit-limit-requests,x-ratelimit-remaining-requests,www-authenticate';
 
 export interface CorsPolicy {
   /** Headers for an actual request from `origin`, or undefined when the origin is not allowed. */

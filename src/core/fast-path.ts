@@ -65,9 +65,9 @@ export function createPassThroughDoor(config: RelayConfig, deps: { forwarder: Fo
     const url = incoming.url ?? '';
     const queryStart = url.indexOf('?');
     const path = queryStart === -1 ? url : url.slice(0, queryStart);
-    // A match on one of the relay's own operations means the request is not a pass-through.
+    // A match on one of the relay's own operations means the request is not a pass-through (nor is a retired one).
     const found = matchOperation(method, path);
-    if (!found || found.operation.kind !== 'passthrough') return false;
+    if (!found || found.operation.kind !== 'passthrough' || found.operation.retired) return false;
     let upstreamPath: string;
     try {
       upstreamPath = canonicalUpstreamPath(found.operation.path, decodeParams(found.params));

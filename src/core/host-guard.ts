@@ -12,8 +12,8 @@ import { RelayError } from './errors.ts';
  * Elsewhere the relay key is the guard and nothing is checked. Liveness paths are never refused.
  */
 export interface HostGuard {
-  /** The 403 to answer, or undefined. */
-  refuse(headers: IncomingHttpHeaders): RelayError | undefined;
+  /** The 403 to answer, or undefined; `checkOrigin` false leaves Origin to a route that checks it itself. */
+  refuse(headers: IncomingHttpHeaders, checkOrigin?: boolean): RelayError | undefined;
 }
 
 const LIVENESS = new Set(['/health', '/v1/health']);
@@ -41,7 +41,7 @@ export function createHostGuard(config: RelayConfig): HostGuard | undefined {
   const why = config.relayAuth ? 'it listens on a loopback address' : 'it runs without relay keys (RELAY_AUTH=off)';
 
   return {
-    refuse(headers) {
+    refuse(headers, checkOrigin = true) {
       const host = headers.host ?? '';
       if (!hostAllowed(host)) {
         return new RelayError(403, `This relay does not answer to the host "${bareHostname(host)}" (${why}, so it checks the Host against DNS rebinding). Use its own address, or add the name to ALLOWED_HOSTS or PUBLIC_BASE_URL.`, {
@@ -49,7 +49,7 @@ export function createHostGuard(config: RelayConfig): HostGuard | undefined {
         });
       }
       const origin = headers.origin;
-      if (origin === undefined || anyOrigin || origins.has(origin)) return undefined;
+      if (!checkOrigin || origin === undefined || anyOrigin || origins.has(origin)) return undefined;
       let url: URL | undefined;
       try {
         url = new URL(origin);
@@ -64,9 +64,14 @@ export function createHostGuard(config: RelayConfig): HostGuard | undefined {
   };
 }
 
-/** Whether a request to `path` is exempt (liveness probes come with whatever Host the prober uses). */
+/** Whether a request to `path` is checked at all (liveness probes come with whatever Host the prober uses). */
 export function hostGuardApplies(path: string): boolean {
   return !LIVENESS.has(path);
+}
+
+/** Whether the guard checks `path`'s Origin: the OAuth endpoints check it themselves (against the issuer, with a page of their own). */
+export function hostGuardChecksOrigin(path: string): boolean {
+  return !path.startsWith('/oauth/');
 }
 
 /** The host name of a Host header or URL host, lowercase, without port, brackets or a final dot. */

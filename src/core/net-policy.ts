@@ -1,4 +1,6 @@
 import dns from 'node:dns';
+import type { ClientRequest } from 'node:http';
+import https from 'node:https';
 import net, { BlockList, type LookupFunction } from 'node:net';
 
 /**
@@ -124,6 +126,26 @@ export function pinnedLookup(hostname: string, addresses: readonly string[]): Lo
     if (options.all) callback(null, list);
     else callback(null, list[0].address, list[0].family);
   };
+}
+
+/**
+ * A GET of `url` (https, port 443) over a fresh connection pinned to `addresses`, already checked: a
+ * pooled socket could be bound to an address this request did not check. TLS still verifies the host.
+ */
+export function pinnedGet(url: URL, addresses: readonly string[], headers: Record<string, string>): ClientRequest {
+  const host = url.hostname.toLowerCase();
+  return https.request({
+    protocol: 'https:',
+    hostname: host,
+    servername: host,
+    port: 443,
+    method: 'GET',
+    path: url.pathname + url.search,
+    headers,
+    lookup: pinnedLookup(host, addresses),
+    agent: false,
+    maxHeaderSize: 32 * 1024,
+  });
 }
 
 /** Every address DNS gives for `hostname`, in its order. */

@@ -2,6 +2,7 @@ import { matchOperation, methodsForPath } from '../../generated/matcher.ts';
 import type { RelayOperation } from '../../generated/routes.ts';
 import { RelayError } from './errors.ts';
 import { canonicalUpstreamPath } from './path-params.ts';
+import { retiredError } from './retired.ts';
 
 /**
  * Resolves a proxy envelope's `{method, path, query}` to one OpenAI operation of the generated route
@@ -83,11 +84,13 @@ export function resolveProxyTarget(method: string, rawPath: string, query?: Reco
     throw refuse(405, `${path} takes ${allowed.join(' or ')}, not ${method.toUpperCase()}.`, 'proxy_method_not_allowed', 'method');
   }
   const { operation: op, params } = found;
+  const gone = retiredError(op);
+  if (gone) throw gone;
   if (op.kind !== 'passthrough') {
     throw refuse(400, `${path} is one of the relay's own operations; call it directly, not through the proxy.`, 'proxy_path_not_allowed');
   }
   if (!isProxyable(op)) {
-    const why = op.answer === 'binary' ? 'answers with binary data' : 'takes a multipart upload';
+    const why = op.body === 'sdp' ? 'takes an SDP offer' : op.body === 'multipart' ? 'takes a multipart upload' : 'answers with binary data';
     throw refuse(400, `${op.method.toUpperCase()} ${op.path} ${why}, which a JSON envelope cannot carry: call ${op.method.toUpperCase()} ${path} directly.`, 'proxy_operation_not_json');
   }
   // The path was decoded once already (canonicalProxyPath): the parameters are used as they are.

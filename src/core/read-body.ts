@@ -24,12 +24,20 @@ export interface BodyDoor {
   outgoing: ServerResponse;
 }
 
-export function readBodyCapped({ incoming, outgoing }: BodyDoor, limits: BodyLimits, what: string): Promise<Buffer> {
-  const { cap, timeoutMs } = limits;
+/** The time limit of a body read with a cap alone (REQUEST_BODY_TIMEOUT_MS's default). */
+export const DEFAULT_BODY_TIMEOUT_MS = 30_000;
+
+/**
+ * `source`: the request (and its response, so a caller waiting for `100 Continue` is invited); `limits`: a
+ * cap and a time limit, or a cap alone (then DEFAULT_BODY_TIMEOUT_MS).
+ */
+export function readBodyCapped(source: BodyDoor | IncomingMessage, limits: BodyLimits | number, what: string): Promise<Buffer> {
+  const { incoming, outgoing } = 'incoming' in source ? source : { incoming: source, outgoing: undefined };
+  const { cap, timeoutMs } = typeof limits === 'number' ? { cap: limits, timeoutMs: DEFAULT_BODY_TIMEOUT_MS } : limits;
   const tooLarge = () => new RelayError(413, `The ${what} exceeds this relay's limit of ${cap} bytes.`, { code: 'request_too_large' });
   if (Number(incoming.headers['content-length'] ?? 0) > cap) return Promise.reject(tooLarge());
   if (incoming.readableEnded) return Promise.resolve(Buffer.alloc(0));
-  inviteBody(incoming, outgoing);
+  if (outgoing) inviteBody(incoming, outgoing);
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -70,8 +78,9 @@ export function readBodyCapped({ incoming, outgoing }: BodyDoor, limits: BodyLim
 }
 
 /** A JSON body of `expected` shape (application/json only), read within `limits` and parsed with a bound on nesting. */
-export async function readJsonBody(door: BodyDoor, limits: BodyLimits, what: string, expected: string): Promise<unknown> {
-  const mediaType = (door.incoming.headers['content-type'] ?? '').split(';', 1)[0].trim().toLowerCase();
+export async function readJsonBody(door: BodyDoor | IncomingMessage, limits: BodyLimits | number, what: string, expected: string): Promise<unknown> {
+  const incoming = 'incoming' in door ? door.incoming : door;
+  const mediaType = (incoming.headers['content-type'] ?? '').split(';', 1)[0].trim().toLowerCase();
   if (mediaType !== 'application/json') {
     throw new RelayError(415, `This endpoint takes ${expected} as application/json.`, { code: 'unsupported_media_type' });
   }

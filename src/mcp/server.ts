@@ -1,13 +1,6 @@
-import { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
-import {
-  CallToolRequestSchema,
-  ErrorCode,
-  ListToolsRequestSchema,
-  McpError,
-  type CallToolResult,
-  type ContentBlock,
-} from '@modelcontextprotocol/sdk/types.js';
+import { Server, type Tool } from '@modelcontextprotocol/server';
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/server/validators/ajv';
+import { ErrorCode, McpError, type CallToolResult, type ContentBlock } from '@modelcontextprotocol/sdk/types.js';
 import { ACTION_INFO_DESCRIPTION } from '../../generated/documents.ts';
 import { mcpTools, type McpTool, type McpToolEntry, type ToolLayout } from '../../generated/mcp-tools.ts';
 import { operations as generatedOperations, type RelayOperation } from '../../generated/routes.ts';
@@ -66,16 +59,25 @@ export interface McpCallContext {
 
 const validator = new AjvJsonSchemaValidator();
 
-/** A fresh low-level MCP server for one HTTP request (stateless Streamable HTTP). */
+/** The tool list is the same for every caller until the relay restarts: clients may cache it (2026-07-28). */
+const TOOL_LIST_TTL_MS = 5 * 60_000;
+
+/**
+ * A fresh low-level MCP server for one HTTP request (stateless Streamable HTTP), from the official SDK's
+ * v2 (@modelcontextprotocol/server), which speaks both the 2025 protocol versions (initialize) and
+ * 2026-07-28 (per-request envelope, server/discover): the same handlers serve both.
+ */
 export function createMcpServer(tools: McpTools, deps: ActionDeps, context: McpCallContext, info: { name: string; version: string; title?: string }): Server {
   const server = new Server(info, {
     capabilities: { tools: { listChanged: false } },
     instructions: ACTION_INFO_DESCRIPTION,
     jsonSchemaValidator: validator,
+    cacheHints: { 'tools/list': { ttlMs: TOOL_LIST_TTL_MS, cacheScope: 'private' } },
   });
-  server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: tools.list }));
-  server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
-    const signal = context.signal ? AbortSignal.any([extra.signal, context.signal]) : extra.signal;
+  // The generated tools are JSON Schema objects typed loosely (`Record<string, Json>`); the SDK's Tool type is stricter JSON.
+  server.setRequestHandler('tools/list', async () => ({ tools: tools.list as unknown as Tool[] }));
+  server.setRequestHandler('tools/call', async (request, ctx) => {
+    const signal = context.signal ? AbortSignal.any([ctx.mcpReq.signal, context.signal]) : ctx.mcpReq.signal;
     return callTool(tools, deps, { ...context, signal }, request.params.name, request.params.arguments);
   });
   return server;

@@ -28,6 +28,9 @@ export interface NamedRelayKey {
 export interface LabelPolicy {
   requestsPerMinute?: number;
   tokensPerDay?: number;
+  /** Dollar budgets, in micro-dollars (USD 10⁻⁶) spent per UTC day and per UTC calendar month. */
+  costPerDay?: number;
+  costPerMonth?: number;
 }
 
 /** Thrown by the parsers below; `problems` holds every sentence at once (feed them to ConfigError or zod issues). */
@@ -108,10 +111,12 @@ export function parseRelayKeys(raw: string): NamedRelayKey[] {
 const WILDCARD = '*';
 
 /**
- * `RATE_LIMITS="alice=120/min:2000000/day,bot=10/min,*=60/min"`: per-label limits. `N/min` is requests per
- * minute, `N/day` is tokens per UTC day (input + output tokens from each response's usage). A limit left
- * out is unlimited. `*` is the policy for every label without its own entry (see policyFor).
- * `knownLabels`, when given, makes a label that names no relay key an error (it is almost always a typo).
+ * `RATE_LIMITS="alice=120/min:2000000/day:$5/day:$100/month,bot=10/min,*=60/min"`: per-label limits. `N/min`
+ * is requests per minute, `N/day` is tokens per UTC day (input + output tokens from each response's usage),
+ * `$N/day` and `$N/month` are dollars spent per UTC day and UTC calendar month (at the price table's prices,
+ * up to 6 decimals). A limit left out is unlimited. `*` is the policy for every label without its own entry
+ * (see policyFor). `knownLabels`, when given, makes a label that names no relay key an error (it is almost
+ * always a typo).
  */
 export function parseLimitOverrides(raw: string | undefined, knownLabels?: readonly string[]): Map<string, LabelPolicy> {
   const problems: string[] = [];
@@ -145,24 +150,15 @@ export function parseLimitOverrides(raw: string | undefined, knownLabels?: reado
     let ok = spec.length > 0;
     if (!ok) problems.push(`RATE_LIMITS entry for "${label}" is empty after "="; write e.g. ${label}=120/min or ${label}=2000000/day.`);
     for (const part of spec ? spec.split(':') : []) {
-      const m = /^\s*(\d+)\s*\/\s*(min|day)\s*$/i.exec(part);
-      if (!m) {
-        problems.push(
-          `RATE_LIMITS entry for "${label}" has "${part}", which is not a limit; use N/min (requests per minute) or N/day (tokens per UTC day), joined by ":".`,
-        );
+      const parsed = parseLimit(part.trim());
+      if (typeof parsed === 'string') {
+        problems.push(`RATE_LIMITS entry for "${label}" has "${part}"${parsed}`);
         ok = false;
         continue;
       }
-      const value = Number(m[1]);
-      const unit = m[2].toLowerCase();
-      if (!Number.isSafeInteger(value) || value <= 0) {
-        problems.push(`RATE_LIMITS entry for "${label}" has "${part}"; a limit must be a whole number above 0 (leave it out for no limit).`);
-        ok = false;
-        continue;
-      }
-      const field = unit === 'min' ? 'requestsPerMinute' : 'tokensPerDay';
+      const [field, value] = parsed;
       if (policy[field] !== undefined) {
-        problems.push(`RATE_LIMITS entry for "${label}" gives a /${unit} limit twice; give it once.`);
+        problems.push(`RATE_LIMITS entry for "${label}" gives a ${FIELD_NAMES[field]} limit twice; give it once.`);
         ok = false;
         continue;
       }
@@ -172,6 +168,35 @@ export function parseLimitOverrides(raw: string | undefined, knownLabels?: reado
   }
   if (problems.length) throw new KeyConfigError(problems);
   return result;
+}
+
+const FIELD_NAMES: Record<keyof LabelPolicy, string> = {
+  requestsPerMinute: '/min',
+  tokensPerDay: '/day',
+  costPerDay: '$/day',
+  costPerMonth: '$/month',
+};
+
+/** Dollar budgets above this are refused as typos (and stay far inside exact integer micro-dollars). */
+const MAX_BUDGET_USD = 1_000_000_000;
+
+/** One `:`-separated limit: its field and value, or the end of the sentence saying why it is not one. */
+function parseLimit(part: string): [keyof LabelPolicy, number] | string {
+  const dollars = /^\$\s*(\d+)(?:\.(\d{1,6}))?\s*\/\s*(day|month)$/i.exec(part);
+  if (dollars) {
+    const micros = Number(dollars[1]) * 1_000_000 + Number((dollars[2] ?? '').padEnd(6, '0'));
+    if (micros <= 0 || Number(dollars[1]) > MAX_BUDGET_USD) {
+      return `; a dollar budget must be above $0 and at most $${MAX_BUDGET_USD} (leave it out for no budget).`;
+    }
+    return [dollars[3].toLowerCase() === 'day' ? 'costPerDay' : 'costPerMonth', micros];
+  }
+  const count = /^(\d+)\s*\/\s*(min|day)$/i.exec(part);
+  if (!count) {
+    return ', which is not a limit; use N/min (requests per minute), N/day (tokens per UTC day), $N/day or $N/month (dollars per UTC day or calendar month), joined by ":".';
+  }
+  const value = Number(count[1]);
+  if (!Number.isSafeInteger(value) || value <= 0) return '; a limit must be a whole number above 0 (leave it out for no limit).';
+  return [count[2].toLowerCase() === 'min' ? 'requestsPerMinute' : 'tokensPerDay', value];
 }
 
 /** The policy for `label`: its own entry, else the `*` entry, else unlimited (`{}`). */

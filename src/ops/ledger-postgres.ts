@@ -1,6 +1,8 @@
 import pg from 'pg';
-import { rowValues, sortTotals, type LedgerStore, type UsageQuery, type UsageRow, type UsageTotal } from './ledger-values.ts';
-import { MIGRATIONS, USAGE_COLUMNS } from './migrations/index.ts';
+import { rowValues, type LabelSpend, type LedgerStore, type UsageQuery, type UsageRow, type UsageTotal } from './ledger-values.ts';
+import { spendFromRows, spendSql, totalsFromRows, totalsSql } from './ledger-queries.ts';
+import { USAGE_COLUMNS } from './migrations/index.ts';
+import { migratePostgres } from './migrations/run.ts';
 
 /**
  * The ledger in PostgreSQL through a small `pg` Pool. Parameterized queries only; the one identifier
@@ -59,22 +61,7 @@ export function createPostgresStore(opts: PostgresStoreOptions): LedgerStore {
 
   return {
     async migrate() {
-      await inTransaction(async (client) => {
-        // Several relays may start at once: one migrates, the others wait and then see it done.
-        await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`openai-relay-ledger:${schema ?? 'public'}`]);
-        if (schema !== undefined) await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
-        await client.query(
-          `CREATE TABLE IF NOT EXISTS schema_migrations (
-             version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`,
-        );
-        const { rows } = await client.query<{ version: number }>('SELECT version FROM schema_migrations');
-        const done = new Set(rows.map((r) => Number(r.version)));
-        for (const m of MIGRATIONS) {
-          if (done.has(m.version)) continue;
-          await client.query(m.postgres);
-          await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
-        }
-      });
+      await inTransaction((client) => migratePostgres(client, schema));
     },
 
     async insert(rows: UsageRow[]) {
@@ -95,35 +82,14 @@ export function createPostgresStore(opts: PostgresStoreOptions): LedgerStore {
     },
 
     async totals(q: UsageQuery): Promise<UsageTotal[]> {
-      const params: unknown[] = [q.from, q.to];
-      let where = 'time >= $1 AND time < $2';
-      if (q.keyLabel !== undefined) {
-        params.push(q.keyLabel);
-        where += ' AND key_label = $3';
-      }
-      const { rows } = await pool.query<Record<string, string | null>>(
-        `SELECT key_label, operation, model, COUNT(*) AS requests,
-                COUNT(*) FILTER (WHERE status >= 400) AS errors,
-                COALESCE(SUM(input_tokens), 0) AS input_tokens,
-                COALESCE(SUM(output_tokens), 0) AS output_tokens,
-                COALESCE(SUM(total_tokens), 0) AS total_tokens
-           FROM usage_log WHERE ${where}
-          GROUP BY key_label, operation, model`,
-        params,
-      );
-      // COUNT is bigint and SUM(bigint) numeric: pg hands both over as strings.
-      return sortTotals(
-        rows.map((r) => ({
-          keyLabel: String(r.key_label),
-          operation: String(r.operation),
-          model: r.model ?? null,
-          requests: Number(r.requests),
-          errors: Number(r.errors),
-          inputTokens: Number(r.input_tokens),
-          outputTokens: Number(r.output_tokens),
-          totalTokens: Number(r.total_tokens),
-        })),
-      );
+      const { text, params } = totalsSql('postgres', q);
+      // COUNT is bigint and SUM(bigint) numeric: pg hands both over as strings, read as numbers.
+      return totalsFromRows(q, (await pool.query<Record<string, unknown>>(text, params)).rows);
+    },
+
+    async spendSince(monthStart: Date, dayStart: Date): Promise<LabelSpend[]> {
+      const { text, params } = spendSql('postgres', monthStart, dayStart);
+      return spendFromRows((await pool.query<Record<string, unknown>>(text, params)).rows);
     },
 
     close() {

@@ -12,12 +12,13 @@ import type { SqliteRowValues, UsageRow } from './ledger-values.ts';
  * crosses to the ledger thread as one copied byte range instead of a JSON string.
  *
  * Each row: time (float64, epoch ms), status, latency and upstream ms (int32, -1 for none), input,
- * output and total tokens (float64, -1 for none), then key label, operation, upstream request id and
- * model (uint16 UTF-8 byte length, 0xffff for none, then the bytes; texts are cut to 200 units first). Values are cleaned (`cleanRow`)
- * before they are packed, so a decoded row is exactly what the store writes.
+ * output and total tokens and the cost in micro-dollars (float64, -1 for none), then key label,
+ * operation, upstream request id and model (uint16 UTF-8 byte length, 0xffff for none, then the bytes;
+ * texts are cut to 200 units first). Values are cleaned (`cleanRow`) before they are packed, so a decoded
+ * row is exactly what the store writes.
  */
 
-const FIXED_BYTES = 8 + 3 * 4 + 3 * 8;
+const FIXED_BYTES = 8 + 3 * 4 + 4 * 8;
 const NONE = 0xffff;
 
 /** One row's column values, cleaned: what `PackedRows.push` writes and `decode` gives back. */
@@ -65,6 +66,7 @@ export class PackedRows {
     b.writeDoubleLE(v[8] ?? -1, at + 20);
     b.writeDoubleLE(v[9] ?? -1, at + 28);
     b.writeDoubleLE(v[10] ?? -1, at + 36);
+    b.writeDoubleLE(v[11] ?? -1, at + 44);
     at += FIXED_BYTES;
     at = writeText(b, at, v[1]);
     at = writeText(b, at, v[2]);
@@ -125,6 +127,7 @@ export function decodePackedRows(bytes: Uint8Array, each: (v: CleanRow) => void)
     const input = b.readDoubleLE(at + 20);
     const output = b.readDoubleLE(at + 28);
     const total = b.readDoubleLE(at + 36);
+    const cost = b.readDoubleLE(at + 44);
     at += FIXED_BYTES;
     let keyLabel, operation, upstreamId, model;
     [keyLabel, at] = readText(b, at);
@@ -143,6 +146,7 @@ export function decodePackedRows(bytes: Uint8Array, each: (v: CleanRow) => void)
       input < 0 ? null : input,
       output < 0 ? null : output,
       total < 0 ? null : total,
+      cost < 0 ? null : cost,
     ]);
   }
 }
@@ -158,6 +162,7 @@ export function unpackRows(bytes: Uint8Array): UsageRow[] {
     if (v[8] !== null) row.inputTokens = v[8];
     if (v[9] !== null) row.outputTokens = v[9];
     if (v[10] !== null) row.totalTokens = v[10];
+    if (v[11] !== null) row.costMicros = v[11];
     rows.push(row);
   });
   return rows;

@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { sqliteRowValues, type LedgerStore, type UsageQuery, type UsageRow, type UsageTotal } from './ledger-values.ts';
+import { sqliteRowValues, type LabelSpend, type LedgerStore, type UsageQuery, type UsageRow, type UsageTotal } from './ledger-values.ts';
 import { PackedRows } from './ledger-rows.ts';
 
 /**
@@ -55,6 +55,7 @@ export function createSqliteThreadStore(path: string): LedgerStore {
     },
     insertPacked,
     totals: (q: UsageQuery) => call<UsageTotal[]>('totals', q),
+    spendSince: (monthStart: Date, dayStart: Date) => call<LabelSpend[]>('spendSince', { monthStart, dayStart }),
     async close() {
       try {
         await call<void>('close');

@@ -7,8 +7,11 @@ import { createSqliteStore } from './ledger-sqlite.ts';
  */
 const store = createSqliteStore(workerData.path as string);
 
-parentPort!.on('message', async ({ id, op, arg }: { id: number; op: 'migrate' | 'insertPacked' | 'totals' | 'close'; arg?: unknown }) => {
+type Op = 'migrate' | 'insertPacked' | 'totals' | 'spendSince' | 'close';
+
+parentPort!.on('message', async ({ id, op, arg }: { id: number; op: Op; arg?: unknown }) => {
   try {
+    const since = arg as { monthStart: Date; dayStart: Date };
     const result =
       op === 'migrate'
         ? await store.migrate()
@@ -16,7 +19,9 @@ parentPort!.on('message', async ({ id, op, arg }: { id: number; op: 'migrate' | 
           ? store.insertPackedSync(arg as Uint8Array)
           : op === 'totals'
             ? await store.totals(arg as never)
-            : await store.close();
+            : op === 'spendSince'
+              ? await store.spendSince(since.monthStart, since.dayStart)
+              : await store.close();
     parentPort!.postMessage({ id, result });
   } catch (err) {
     parentPort!.postMessage({ id, error: { message: (err as Error)?.message ?? String(err) } });

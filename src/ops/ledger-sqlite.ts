@@ -1,6 +1,8 @@
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import { sortTotals, sqliteRowValues, type LedgerStore, type SqliteRowValues, type UsageQuery, type UsageRow, type UsageTotal } from './ledger-values.ts';
-import { MIGRATIONS, USAGE_COLUMNS } from './migrations/index.ts';
+import { sqliteRowValues, type LabelSpend, type LedgerStore, type SqliteRowValues, type UsageQuery, type UsageRow, type UsageTotal } from './ledger-values.ts';
+import { spendFromRows, spendSql, totalsFromRows, totalsSql } from './ledger-queries.ts';
+import { USAGE_COLUMNS } from './migrations/index.ts';
+import { inSqliteTransaction, migrateSqlite } from './migrations/run.ts';
 import { decodePackedRows } from './ledger-rows.ts';
 
 /**
@@ -13,7 +15,7 @@ export interface SqliteStore extends LedgerStore {
   insertPackedSync(bytes: Uint8Array): void;
 }
 
-/** Rows per multi-row INSERT (11 parameters each, far below SQLite's limit). */
+/** Rows per multi-row INSERT (12 parameters each, far below SQLite's limit). */
 const ROWS_PER_INSERT = 10;
 
 export function createSqliteStore(path: string): SqliteStore {
@@ -62,37 +64,11 @@ export function createSqliteStore(path: string): SqliteStore {
     if (bytes.byteLength > 0) insertAll((insert) => decodePackedRows(bytes, insert));
   }
 
-  function inTransaction(fn: () => void, mode = ''): void {
-    db.exec(`BEGIN ${mode}`);
-    try {
-      fn();
-      db.exec('COMMIT');
-    } catch (err) {
-      try {
-        db.exec('ROLLBACK');
-      } catch {
-        // already rolled back
-      }
-      throw err;
-    }
-  }
+  const inTransaction = (fn: () => void) => inSqliteTransaction(db, fn);
 
   return {
     async migrate() {
-      inTransaction(() => {
-        db.exec(
-          'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)',
-        );
-        const done = new Set(
-          db.prepare('SELECT version FROM schema_migrations').all().map((r) => Number(r.version)),
-        );
-        const record = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
-        for (const m of MIGRATIONS) {
-          if (done.has(m.version)) continue;
-          db.exec(m.sqlite);
-          record.run(m.version, m.name, Date.now());
-        }
-      }, 'IMMEDIATE');
+      migrateSqlite(db);
     },
 
     async insert(rows: UsageRow[]) {
@@ -106,35 +82,13 @@ export function createSqliteStore(path: string): SqliteStore {
     insertPackedSync,
 
     async totals(q: UsageQuery): Promise<UsageTotal[]> {
-      const params: (number | string)[] = [q.from.getTime(), q.to.getTime()];
-      let where = 'time >= ? AND time < ?';
-      if (q.keyLabel !== undefined) {
-        where += ' AND key_label = ?';
-        params.push(q.keyLabel);
-      }
-      const rows = db
-        .prepare(
-          `SELECT key_label, operation, model, COUNT(*) AS requests,
-                  SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END) AS errors,
-                  COALESCE(SUM(input_tokens), 0) AS input_tokens,
-                  COALESCE(SUM(output_tokens), 0) AS output_tokens,
-                  COALESCE(SUM(total_tokens), 0) AS total_tokens
-             FROM usage_log WHERE ${where}
-            GROUP BY key_label, operation, model`,
-        )
-        .all(...params);
-      return sortTotals(
-        rows.map((r) => ({
-          keyLabel: String(r.key_label),
-          operation: String(r.operation),
-          model: r.model === null ? null : String(r.model),
-          requests: Number(r.requests),
-          errors: Number(r.errors),
-          inputTokens: Number(r.input_tokens),
-          outputTokens: Number(r.output_tokens),
-          totalTokens: Number(r.total_tokens),
-        })),
-      );
+      const { text, params } = totalsSql('sqlite', q);
+      return totalsFromRows(q, db.prepare(text).all(...(params as number[])));
+    },
+
+    async spendSince(monthStart: Date, dayStart: Date): Promise<LabelSpend[]> {
+      const { text, params } = spendSql('sqlite', monthStart, dayStart);
+      return spendFromRows(db.prepare(text).all(...(params as number[])));
     },
 
     async close() {

@@ -21,25 +21,47 @@ export interface UsageRow {
   inputTokens?: number;
   outputTokens?: number;
   totalTokens?: number;
+  /** What the request cost, in whole micro-dollars; absent when unknown (no price) or nothing was spent. */
+  costMicros?: number;
 }
 
-/** Rows with `from <= time < to`, optionally of one key label. */
+/** What usage totals can be grouped by; `day` is the UTC day. */
+export type UsageGroup = 'day' | 'key' | 'operation' | 'model';
+export const USAGE_GROUPS: readonly UsageGroup[] = ['day', 'key', 'operation', 'model'];
+
+/** Rows with `from <= time < to`, optionally of one key label, grouped by `groupBy` (default: key, operation, model). */
 export interface UsageQuery {
   from: Date;
   to: Date;
   keyLabel?: string;
+  groupBy?: readonly UsageGroup[];
 }
 
+/** One group's totals; the grouping fields are present when grouped by them. */
 export interface UsageTotal {
-  keyLabel: string;
-  operation: string;
-  model: string | null;
+  /** The UTC day, YYYY-MM-DD. */
+  day?: string;
+  keyLabel?: string;
+  operation?: string;
+  model?: string | null;
   requests: number;
   /** Requests answered with status >= 400 (499 included). */
   errors: number;
   inputTokens: number;
   outputTokens: number;
   totalTokens: number;
+  /** The sum of the known costs, in micro-dollars. */
+  costMicros: number;
+  /** Requests that spent tokens but have no cost (a model without a price): costMicros leaves them out. */
+  unpricedRequests: number;
+}
+
+/** What each label spent today and this month (UTC), by the ledger: what limit counters start from. */
+export interface LabelSpend {
+  keyLabel: string;
+  dayTokens: number;
+  dayCostMicros: number;
+  monthCostMicros: number;
 }
 
 export interface LedgerStore {
@@ -53,8 +75,10 @@ export interface LedgerStore {
    * that work; the ledger calls `insert` with unpacked rows otherwise.
    */
   insertPacked?(bytes: Uint8Array): Promise<void>;
-  /** Sorted by key label, operation, then model (null first). */
+  /** Sorted by day, key label, operation, then model (null first). */
   totals(q: UsageQuery): Promise<UsageTotal[]>;
+  /** Per label: tokens and cost since `dayStart`, cost since `monthStart` (which is not later). */
+  spendSince(monthStart: Date, dayStart: Date): Promise<LabelSpend[]>;
   close(): Promise<void>;
 }
 
@@ -62,9 +86,9 @@ const MAX_TEXT = 200;
 const NEEDS_CLEANING = /[\u0000\uD800-\uDFFF]/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
-type Cleaned<T> = [T, string, string, number, number, number | null, string | null, string | null, number | null, number | null, number | null];
+type Cleaned<T> = [T, string, string, number, number, number | null, string | null, string | null, number | null, number | null, number | null, number | null];
 
-/** A row as the 11 column values of `USAGE_COLUMNS`, cleaned so that no row can poison a batch. */
+/** A row as the 12 column values of `USAGE_COLUMNS`, cleaned so that no row can poison a batch. */
 export function rowValues(row: UsageRow): Cleaned<Date> {
   return cleaned(row, row.time instanceof Date && !Number.isNaN(row.time.getTime()) ? row.time : new Date());
 }
@@ -90,6 +114,7 @@ function cleaned<T>(row: UsageRow, time: T): Cleaned<T> {
     count(row.inputTokens),
     count(row.outputTokens),
     count(row.totalTokens),
+    count(row.costMicros),
   ];
 }
 
@@ -114,11 +139,7 @@ function count(v: unknown): number | null {
 
 /** Deterministic order independent of the database's collation. */
 export function sortTotals(rows: UsageTotal[]): UsageTotal[] {
-  const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-  return rows.sort(
-    (a, b) =>
-      cmp(a.keyLabel, b.keyLabel) ||
-      cmp(a.operation, b.operation) ||
-      (a.model === b.model ? 0 : a.model === null ? -1 : b.model === null ? 1 : cmp(a.model, b.model)),
-  );
+  const cmp = (a: string | null | undefined, b: string | null | undefined) =>
+    a === b ? 0 : a === undefined || a === null ? -1 : b === undefined || b === null ? 1 : a < b ? -1 : a > b ? 1 : 0;
+  return rows.sort((a, b) => cmp(a.day, b.day) || cmp(a.keyLabel, b.keyLabel) || cmp(a.operation, b.operation) || cmp(a.model, b.model));
 }

@@ -2,9 +2,9 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { PackedRows, unpackRows } from './ledger-rows.ts';
 import { sqliteRowValues } from './ledger-values.ts';
-import type { LedgerStore, UsageQuery, UsageRow, UsageTotal } from './ledger-values.ts';
+import type { LabelSpend, LedgerStore, UsageQuery, UsageRow, UsageTotal } from './ledger-values.ts';
 
-export type { LedgerStore, UsageQuery, UsageRow, UsageTotal } from './ledger-values.ts';
+export type { LabelSpend, LedgerStore, UsageGroup, UsageQuery, UsageRow, UsageTotal } from './ledger-values.ts';
 
 /**
  * The usage ledger: one row per relayed request (who, what, how long, which model, how many tokens),
@@ -29,6 +29,8 @@ export interface Ledger {
   flush(): Promise<void>;
   /** Flushes first (a failed flush does not stop the query), then queries the store. */
   totals(q: UsageQuery): Promise<UsageTotal[]>;
+  /** Each label's tokens and cost since `dayStart` and cost since `monthStart`; flushes first too. */
+  spendSince(monthStart: Date, dayStart: Date): Promise<LabelSpend[]>;
   /** Final flush, then closes the store. Idempotent. Rows recorded afterwards are dropped and reported. */
   close(): Promise<void>;
 }
@@ -200,6 +202,11 @@ export function createLedger(store: LedgerStore, opts: LedgerOptions = {}): Ledg
     return store.totals(q);
   }
 
+  async function spendSince(monthStart: Date, dayStart: Date): Promise<LabelSpend[]> {
+    await flush().catch(() => {});
+    return store.spendSince(monthStart, dayStart);
+  }
+
   function close(): Promise<void> {
     closing ??= (async () => {
       clearInterval(timer);
@@ -233,6 +240,7 @@ export function createLedger(store: LedgerStore, opts: LedgerOptions = {}): Ledg
     },
     flush,
     totals,
+    spendSince,
     close,
   };
 }

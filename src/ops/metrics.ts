@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import type { TokenDetail, UsageInfo } from '../upstream/usage-tap/index.ts';
 import { createHistogram, type HistogramSeries } from './histogram.ts';
 
 /**
@@ -16,12 +17,16 @@ import { createHistogram, type HistogramSeries } from './histogram.ts';
  *   relay_open_connections                                gauge, read at scrape time (caller connections, core/connection-guard.ts)
  *   relay_connections_shed_total{reason}                  counter (evicted to make room at MAX_CONNECTIONS, or refused there)
  *   relay_upstream_queued_requests                        gauge, read at scrape time (forwarded requests waiting for an upstream connection)
+ *   relay_tokens_total{key,model,kind}                    counter: input, cached_input, output, reasoning, ... tokens (see TOKEN_KINDS)
+ *   relay_cost_usd_total{key,model}                       counter: USD at the price table's prices
+ *   relay_unpriced_usage_total{model}                     counter: calls that spent tokens on a model (or tier) without a price
  *   + prom-client's default process metrics (CPU, memory, event loop lag, GC, handles)
  *
  * Label cardinality stays bounded: `operation` is the route table's operation id (pass that, never a raw
- * path), `status` the numeric HTTP status, `key` the relay key's label (not the key), `kind` a short
- * fixed word (e.g. timeout, connect, reset, aborted). As a backstop each label accepts at most
- * `maxLabelValues` distinct values (default 200); later new values are recorded as `other`.
+ * path), `status` the numeric HTTP status, `key` the relay key's label (not the key), `model` the price
+ * table's name for it (a dated snapshot counts under its model), `kind` a short fixed word (e.g. timeout,
+ * connect, reset, aborted; or a token kind). As a backstop each label accepts at most `maxLabelValues`
+ * distinct values (default 200); later new values are recorded as `other`.
  */
 
 export const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
@@ -58,6 +63,10 @@ export interface RelayMetrics {
   connectionShed(reason: 'evicted' | 'refused'): void;
   /** Where the number of forwarded requests waiting for an upstream connection is read from at each scrape. */
   setUpstreamQueued(fn: () => number): void;
+  /** A request's usage: its tokens by kind and its cost (micro-dollars; undefined when unknown), under `model`. */
+  usageRecorded(keyLabel: string, model: string, usage: UsageInfo, costMicros: number | undefined): void;
+  /** A call spent tokens on a model (or service tier) the price table has no price for. */
+  unpricedUsage(model: string): void;
   /** The Prometheus text exposition, for a GET /metrics handler. */
   render(): Promise<{ contentType: string; body: string }>;
 }
@@ -82,6 +91,22 @@ const once = (fn: () => void): (() => void) => {
   };
 };
 
+/**
+ * Token kinds counted per key and model. `cached_input` is part of `input` and `reasoning` part of
+ * `output` (as OpenAI reports them); audio and image kinds are likewise parts, counted when present.
+ */
+export const TOKEN_KINDS = ['input', 'cached_input', 'output', 'reasoning', 'audio_input', 'audio_output', 'image_input', 'image_output', 'cache_write'] as const;
+type TokenKind = (typeof TOKEN_KINDS)[number];
+const DETAIL_KINDS: [TokenDetail, TokenKind][] = [
+  ['cachedInput', 'cached_input'],
+  ['reasoning', 'reasoning'],
+  ['audioInput', 'audio_input'],
+  ['audioOutput', 'audio_output'],
+  ['imageInput', 'image_input'],
+  ['imageOutput', 'image_output'],
+  ['cacheWrite', 'cache_write'],
+];
+
 const statusLabel = (status: number): string => (Number.isInteger(status) && status >= 100 && status <= 599 ? String(status) : '0');
 const seconds = (value: number | undefined): value is number => value !== undefined && Number.isFinite(value) && value >= 0;
 
@@ -91,6 +116,7 @@ export function createMetrics(opts: MetricsOptions = {}): RelayMetrics {
   const op = boundedValues(max);
   const key = boundedValues(max);
   const kind = boundedValues(max);
+  const modelName = boundedValues(max);
 
   // The request path only adds to plain numbers (children, inFlightByOperation below); these two are
   // filled from them when scraped. prom-client hashes its label object on every inc/dec/set.
@@ -173,6 +199,36 @@ export function createMetrics(opts: MetricsOptions = {}): RelayMetrics {
     labelNames: ['reason'] as const,
     registers: [registry],
   });
+  // Usage is added to plain numbers per (key, model) on the request path, and copied out when scraped.
+  const spend = new Map<string, { key: string; model: string; tokens: Record<TokenKind, number>; micros: number }>();
+  new Counter({
+    name: 'relay_tokens_total',
+    help: 'Tokens spent through the relay, by relay key label, model and kind (cached_input is part of input, reasoning part of output).',
+    labelNames: ['key', 'model', 'kind'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of spend.values()) {
+        for (const k of TOKEN_KINDS) if (s.tokens[k] > 0) this.inc({ key: s.key, model: s.model, kind: k }, s.tokens[k]);
+      }
+    },
+  });
+  new Counter({
+    name: 'relay_cost_usd_total',
+    help: 'What requests cost at the price table\'s prices, in US dollars, by relay key label and model (requests without a price are left out).',
+    labelNames: ['key', 'model'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of spend.values()) if (s.micros > 0) this.inc({ key: s.key, model: s.model }, s.micros / 1e6);
+    },
+  });
+  const unpriced = new Counter({
+    name: 'relay_unpriced_usage_total',
+    help: 'Calls that spent tokens on a model (or service tier) the price table has no price for: they have no cost. Add the price with PRICES_FILE.',
+    labelNames: ['model'] as const,
+    registers: [registry],
+  });
   if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
 
   // Label children looked up once per label combination: on the request path, an observation is then
@@ -228,6 +284,24 @@ export function createMetrics(opts: MetricsOptions = {}): RelayMetrics {
     },
     setUpstreamQueued(fn) {
       sources.upstreamQueued = fn;
+    },
+    usageRecorded(keyLabel, model, usage, costMicros) {
+      const k = key(keyLabel);
+      const m = modelName(model);
+      const id = `${k}\u0000${m}`;
+      let s = spend.get(id);
+      if (!s) {
+        s = { key: k, model: m, tokens: Object.fromEntries(TOKEN_KINDS.map((t) => [t, 0])) as Record<TokenKind, number>, micros: 0 };
+        spend.set(id, s);
+      }
+      s.tokens.input += usage.inputTokens ?? 0;
+      s.tokens.output += usage.outputTokens ?? 0;
+      const d = usage.details;
+      if (d) for (const [detail, kindName] of DETAIL_KINDS) s.tokens[kindName] += d[detail] ?? 0;
+      if (costMicros !== undefined) s.micros += costMicros;
+    },
+    unpricedUsage(model) {
+      unpriced.inc({ model: modelName(model) });
     },
     async render() {
       return { contentType: registry.contentType, body: await registry.metrics() };

@@ -1,11 +1,13 @@
 import { Redis } from 'ioredis';
 import {
+  budgetRefusal,
   countableTokens,
   createPendingSet,
   DAY_MS,
   type LimitDecision,
   type LimitPolicy,
   MINUTE_MS,
+  monthOf,
   PENDING_TTL_MS,
   type RateLimiter,
   secondsLeft,
@@ -18,11 +20,14 @@ import {
  * Same fixed windows as the memory limiter (rate-limit.ts). Keys:
  *   `<prefix>:rpm:<label>:<minute number>`  requests in that minute; lives until the minute ends (+5 s)
  *   `<prefix>:tpd:<label>:<UTC day number>` tokens used that day; lives until the day ends (+1 h)
- * `take` is one Lua script (GET the day's tokens, INCR + PEXPIRE the minute) — one round trip, atomic, so
- * concurrent requests on any number of replicas never let more than the limit through. A refused request
- * still increments the minute counter (it expires with the minute), which changes nothing: a request is
- * allowed exactly when its increment lands at or below the limit.
- * `addTokens` is INCRBY + EXPIRE in a second script.
+ *   `<prefix>:cpd:<label>:<UTC day number>` micro-dollars spent that day; likewise
+ *   `<prefix>:cpm:<label>:<year×12+month>`  micro-dollars spent that UTC month; lives until it ends (+1 day)
+ * `take` is one Lua script (GET the budgets' counters, INCR + PEXPIRE the minute) — one round trip, atomic,
+ * so concurrent requests on any number of replicas never let more than the limit through. A refused
+ * request still increments the minute counter (it expires with the minute), which changes nothing: a
+ * request is allowed exactly when its increment lands at or below the limit.
+ * `addUsage` is INCRBY + EXPIRE in a second script; `seed` sets counters only where none exist (SET NX), so
+ * a replica starting next to running ones never lowers what they have counted.
  *
  * Windows come from each replica's clock (`now`): keep replicas NTP-synced; skew only blurs the edges of a minute.
  *
@@ -38,7 +43,7 @@ import {
  * connection (a hung Redis), so the requests after it fail fast too until a reconnect succeeds.
  * `onError` hears of the first failure after a healthy period at once, then at most once per
  * `errorReportIntervalMs` while Redis stays unreachable (an outage under load would otherwise flood logs).
- * `addTokens` never rejects; tokens that could not be recorded are lost (reported through `onError`).
+ * `addUsage` never rejects; spending that could not be recorded is lost (reported through `onError`).
  */
 
 export interface RedisRateLimiterOptions {
@@ -61,35 +66,47 @@ export interface RedisRateLimiter extends RateLimiter {
 }
 
 const TAKE_SCRIPT = `
--- KEYS[1] this minute's request counter, KEYS[2] today's token counter
--- ARGV[1] requests/min limit (-1 = unlimited), ARGV[2] ms the minute counter lives, ARGV[3] tokens/day limit (-1 = unlimited)
--- returns {allowed 0|1, refused by 0 none|1 rpm|2 tpd, requests this minute, tokens today}
-local tokens = 0
-local tpd = tonumber(ARGV[3])
-if tpd >= 0 then
-  tokens = tonumber(redis.call('GET', KEYS[2]) or '0')
-  if tokens >= tpd then return {0, 2, 0, tokens} end
+-- KEYS[1] this minute's requests, KEYS[2] today's tokens, KEYS[3] today's cost, KEYS[4] this month's cost
+-- ARGV[1] requests/min limit, ARGV[2] ms the minute counter lives, ARGV[3] tokens/day, ARGV[4] cost/day,
+-- ARGV[5] cost/month (limits: -1 = unlimited; a budget's counter is read only when it has a limit)
+-- returns {allowed 0|1, refused by 0 none|1 rpm|2 a budget, requests this minute, tokens, day cost, month cost}
+local spent = {0, 0, 0}
+for i = 2, 4 do
+  local limit = tonumber(ARGV[i + 1])
+  if limit >= 0 then
+    spent[i - 1] = tonumber(redis.call('GET', KEYS[i]) or '0')
+    if spent[i - 1] >= limit then return {0, 2, 0, spent[1], spent[2], spent[3]} end
+  end
 end
 local rpm = tonumber(ARGV[1])
 local count = 0
 if rpm >= 0 then
   count = redis.call('INCR', KEYS[1])
   if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-  if count > rpm then return {0, 1, count, tokens} end
+  if count > rpm then return {0, 1, count, spent[1], spent[2], spent[3]} end
 end
-return {1, 0, count, tokens}
+return {1, 0, count, spent[1], spent[2], spent[3]}
 `;
 
 const ADD_SCRIPT = `
--- KEYS[1] today's token counter; ARGV[1] tokens to add, ARGV[2] seconds the counter lives
-local total = redis.call('INCRBY', KEYS[1], ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-return total
+-- KEYS[1] today's tokens, KEYS[2] today's cost, KEYS[3] this month's cost
+-- ARGV[1] tokens, ARGV[2] micro-dollars, ARGV[3] seconds the day's counters live, ARGV[4] the month's
+if tonumber(ARGV[1]) > 0 then
+  redis.call('INCRBY', KEYS[1], ARGV[1])
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+end
+if tonumber(ARGV[2]) > 0 then
+  redis.call('INCRBY', KEYS[2], ARGV[2])
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
+  redis.call('INCRBY', KEYS[3], ARGV[2])
+  redis.call('EXPIRE', KEYS[3], ARGV[4])
+end
+return 1
 `;
 
 interface ScriptedRedis extends Redis {
-  relayRateTake(rpmKey: string, tpdKey: string, rpm: number, rpmTtlMs: number, tpd: number): Promise<number[]>;
-  relayRateAdd(tpdKey: string, tokens: number, ttlSeconds: number): Promise<number>;
+  relayRateTake(rpmKey: string, tpdKey: string, cpdKey: string, cpmKey: string, rpm: number, rpmTtlMs: number, tpd: number, cpd: number, cpm: number): Promise<number[]>;
+  relayRateAdd(tpdKey: string, cpdKey: string, cpmKey: string, tokens: number, micros: number, dayTtlSeconds: number, monthTtlSeconds: number): Promise<number>;
 }
 
 const limitArg = (value: number | undefined): number =>
@@ -110,8 +127,20 @@ export function createRedisRateLimiter(url: string, opts: RedisRateLimiterOption
     // Reconnect in the background, never more than a second apart, so limits come back soon after Redis does.
     retryStrategy: (times) => Math.min(times * 100, 1000),
   }) as ScriptedRedis;
-  client.defineCommand('relayRateTake', { numberOfKeys: 2, lua: TAKE_SCRIPT });
-  client.defineCommand('relayRateAdd', { numberOfKeys: 1, lua: ADD_SCRIPT });
+  client.defineCommand('relayRateTake', { numberOfKeys: 4, lua: TAKE_SCRIPT });
+  client.defineCommand('relayRateAdd', { numberOfKeys: 3, lua: ADD_SCRIPT });
+  /** The budget counters of `label` for the day and month of `now`, and how long each should live (s). */
+  const budgetKeys = (label: string, now: number) => {
+    const d = windowOf(now, DAY_MS);
+    const m = monthOf(now);
+    return {
+      tpd: `${prefix}:tpd:${label}:${d.index}`,
+      cpd: `${prefix}:cpd:${label}:${d.index}`,
+      cpm: `${prefix}:cpm:${label}:${m.index}`,
+      dayTtl: Math.ceil(d.msLeft / 1000) + 3600,
+      monthTtl: Math.ceil(m.msLeft / 1000) + 86_400,
+    };
+  };
 
   const local = createPendingSet();
   let healthy = true;
@@ -185,28 +214,25 @@ export function createRedisRateLimiter(url: string, opts: RedisRateLimiterOption
     async take(label: string, policy: LimitPolicy, now = Date.now()): Promise<LimitDecision> {
       const rpm = limitArg(policy.requestsPerMinute);
       const tpd = limitArg(policy.tokensPerDay);
-      if (rpm < 0 && tpd < 0) return { allowed: true }; // unlimited: no round trip
+      const cpd = limitArg(policy.costPerDay);
+      const cpm = limitArg(policy.costPerMonth);
+      if (rpm < 0 && tpd < 0 && cpd < 0 && cpm < 0) return { allowed: true }; // unlimited: no round trip
       const m = windowOf(now, MINUTE_MS);
-      const d = windowOf(now, DAY_MS);
+      const keys = budgetKeys(label, now);
       let reply: number[];
       try {
         await connected();
-        reply = await client.relayRateTake(
-          `${prefix}:rpm:${label}:${m.index}`,
-          `${prefix}:tpd:${label}:${d.index}`,
-          rpm,
-          m.msLeft + 5_000,
-          tpd,
-        );
+        reply = await client.relayRateTake(`${prefix}:rpm:${label}:${m.index}`, keys.tpd, keys.cpd, keys.cpm, rpm, m.msLeft + 5_000, tpd, cpd, cpm);
       } catch (err) {
         return unavailable(err);
       }
       healthy = true;
-      const [allowed, refusedBy, count, tokens] = reply.map(Number);
-      const remainingTokens = tpd >= 0 ? Math.max(0, tpd - tokens) : undefined;
+      const [allowed, refusedBy, count, tokens, dayCost, monthCost] = reply.map(Number);
       if (refusedBy === 2) {
-        return { allowed: false, limit: 'tokens_per_day', limitValue: tpd, retryAfterSeconds: secondsLeft(d.msLeft), remainingTokens: 0 };
+        const refused = budgetRefusal(policy, { tokens, dayCost, monthCost }, now);
+        if (refused) return refused;
       }
+      const remainingTokens = tpd >= 0 ? Math.max(0, tpd - tokens) : undefined;
       if (refusedBy === 1) {
         return {
           allowed: false,
@@ -223,13 +249,35 @@ export function createRedisRateLimiter(url: string, opts: RedisRateLimiterOption
       return decision;
     },
 
-    async addTokens(label: string, tokens: number, now = Date.now()): Promise<void> {
-      const n = countableTokens(tokens);
-      if (n === 0) return;
-      const d = windowOf(now, DAY_MS);
+    async addUsage(label, spend, now = Date.now()): Promise<void> {
+      const tokens = countableTokens(spend.tokens);
+      const micros = countableTokens(spend.costMicros);
+      if (tokens === 0 && micros === 0) return;
+      const keys = budgetKeys(label, now);
       try {
         await connected();
-        await client.relayRateAdd(`${prefix}:tpd:${label}:${d.index}`, n, Math.ceil(d.msLeft / 1000) + 3600);
+        await client.relayRateAdd(keys.tpd, keys.cpd, keys.cpm, tokens, micros, keys.dayTtl, keys.monthTtl);
+        healthy = true;
+      } catch (err) {
+        failed(err);
+      }
+    },
+
+    async seed(spent, now = Date.now()): Promise<void> {
+      if (spent.length === 0) return;
+      try {
+        await connected();
+        const batch = client.multi();
+        for (const s of spent) {
+          const keys = budgetKeys(s.label, now);
+          const values: [string, number, number][] = [
+            [keys.tpd, countableTokens(s.dayTokens), keys.dayTtl],
+            [keys.cpd, countableTokens(s.dayCostMicros), keys.dayTtl],
+            [keys.cpm, countableTokens(s.monthCostMicros), keys.monthTtl],
+          ];
+          for (const [key, value, ttl] of values) if (value > 0) batch.set(key, value, 'EX', ttl, 'NX');
+        }
+        await batch.exec();
         healthy = true;
       } catch (err) {
         failed(err);

@@ -19,7 +19,7 @@ export function registerActionRoutes(app: OpenAPIHono<RelayEnv>, services: Actio
   app.use('/v1/actions/*', bodyReader({ cap: config.maxProxyEnvelopeBytes, timeoutMs: config.requestBodyTimeoutMs }, 'action request'));
 
   for (const operation of operations) {
-    if (operation.kind !== 'relay' || !operation.action || operation.operationId === 'relayProxy') continue;
+    if (operation.kind !== 'relay' || !operation.action || operation.retired || operation.operationId === 'relayProxy') continue;
     const handler = actionRunners[operation.operationId];
     if (!handler) throw new Error(`schemas/openapi.yaml declares action ${operation.operationId}, but src/actions has no handler for it.`);
     app.openapi(operation.route as never, (async (c: any) => {

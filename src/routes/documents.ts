@@ -1,16 +1,16 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
-import { Scalar } from '@scalar/hono-api-reference';
 import type { Context } from 'hono';
 import { ACTION_INFO_DESCRIPTION } from '../../generated/documents.ts';
 import type { RelayEnv } from '../core/env.ts';
 import type { RelayConfig } from '../config.ts';
 import { actionServerUrl } from '../http/server-url.ts';
+import { API_REFERENCE_PATHS, registerApiReference } from './api-reference.ts';
 import { createDocumentCache, type DocumentCache } from './document-cache.ts';
 
 /**
  * The served documents, public (no relay key): the GPT Action schema (/openapi.yaml, /openapi.json),
  * the whole contract (/openapi.full.yaml, /openapi.full.json), the plugin manifest, the privacy policy
- * a public GPT must link to, the Scalar API reference and the manifest's logo.
+ * a public GPT must link to, the API reference (api-reference.ts) and the manifest's logo.
  * The documents come from generated/ (src/routes/document-cache.ts); the relay only fills in its server URL.
  */
 
@@ -22,7 +22,7 @@ export const DOCUMENT_PATHS = [
   '/openapi.full.json',
   '/.well-known/ai-plugin.json',
   '/privacy',
-  '/docs',
+  ...API_REFERENCE_PATHS,
   '/logo.svg',
 ] as const;
 
@@ -52,7 +52,7 @@ export function registerDocumentRoutes(app: OpenAPIHono<RelayEnv>, config: Relay
       schema_version: 'v1',
       name_for_human: 'OpenAI Relay',
       name_for_model: 'openai_relay',
-      description_for_human: "Use OpenAI models, images, files and videos through your team's relay.",
+      description_for_human: "Use OpenAI models, images, files and conversations through your team's relay.",
       description_for_model: ACTION_INFO_DESCRIPTION,
       auth: { type: 'service_http', authorization_type: 'bearer', verification_tokens: {} },
       api: { type: 'openapi', url: `${server}/openapi.yaml`, is_user_authenticated: false },
@@ -70,12 +70,7 @@ export function registerDocumentRoutes(app: OpenAPIHono<RelayEnv>, config: Relay
 
   app.get('/logo.svg', (c) => send(c, LOGO_SVG, 'image/svg+xml; charset=utf-8', { 'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'" }));
 
-  // Relative URL: works behind a path-prefixing proxy and on plain-http hosts alike.
-  const reference = Scalar<RelayEnv>({ url: 'openapi.full.json', pageTitle: 'OpenAI Relay API reference' });
-  app.get('/docs', async (c, next) => {
-    for (const [name, value] of Object.entries(commonHeaders(c, config))) c.header(name, value);
-    return (await reference(c, next)) as Response;
-  });
+  registerApiReference(app, (c) => commonHeaders(c, config));
 }
 
 function commonHeaders(c: Context<RelayEnv>, config: RelayConfig): Record<string, string> {
@@ -111,7 +106,7 @@ export function defaultPrivacyText(config: RelayConfig): string {
     'This relay lets ChatGPT GPT Actions, MCP clients and OpenAI SDKs use the OpenAI API with its operator\'s OpenAI account. ' +
       "What you send (prompts, files) is passed to OpenAI, which processes it under its own policies: https://openai.com/policies/.",
     'The relay itself stores nothing but:\n' +
-      `- files it prepares for you to download (generated images and videos, large file downloads), kept at most ${ttl} so that the short-lived links it returns work, then deleted;\n` +
+      `- files it prepares for you to download (generated images, large file downloads), kept at most ${ttl} so that the short-lived links it returns work, then deleted;\n` +
       '- request logs (time, operation, status, duration, request id), without the content of prompts, answers or files.',
     'It sets no cookies, builds no profiles, and neither sells nor shares data with anyone but OpenAI. ' +
       'For questions or deletion requests, contact the operator of this relay (the person who gave you access to it).',

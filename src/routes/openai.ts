@@ -12,7 +12,7 @@ import { canonicalUpstreamPath } from '../core/path-params.ts';
  */
 export function registerOpenAIRoutes(app: OpenAPIHono<RelayEnv>, forwarder: Forwarder): void {
   for (const operation of operations) {
-    if (operation.kind !== 'passthrough') continue;
+    if (operation.kind !== 'passthrough' || operation.retired) continue;
     app.openAPIRegistry.registerPath(operation.route);
     app.on(operation.method.toUpperCase(), operation.honoPath, async (c) => {
       const upstreamPath = canonicalUpstreamPath(operation.path, c.req.param() as Record<string, string>);

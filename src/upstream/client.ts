@@ -18,8 +18,11 @@ export interface OpenAIClient {
   api: UpstreamClient;
   /** Turns an openapi-fetch result into its data, or throws the upstream error as a RelayError. */
   unwrap<T>(result: { data?: T; error?: unknown; response: Response }): T;
-  /** Streams a multipart body (built by `multipartBody`) to an upload operation and returns its JSON. */
-  upload<T>(path: string, body: Readable, boundary: string, signal: AbortSignal): Promise<T>;
+  /**
+   * Streams a multipart body (built by `multipartBody`) to an upload operation and returns its JSON. `model`:
+   * the model the body names, for pricing an answer that reports usage without one (image edits).
+   */
+  upload<T>(path: string, body: Readable, boundary: string, signal: AbortSignal, model?: string): Promise<T>;
   /** Opens a binary download (file or video content) as a node stream. */
   download(path: string, signal: AbortSignal): Promise<{ stream: Readable; contentType: string; length?: number }>;
 }
@@ -28,6 +31,14 @@ export interface OpenAIClients {
   /** A client whose calls are counted into `account` (one per relay request: an action or an MCP call). */
   forCall(account: UsageAccount): OpenAIClient;
 }
+
+/**
+ * Between the client's own methods and its middleware only: the model a multipart body names (the middleware
+ * reads a JSON body's `model` itself). Taken off before the request leaves.
+ */
+const MODEL_HINT = 'x-relay-usage-model';
+/** Largest JSON request body whose `model` is read for pricing an answer that names none. */
+const MAX_MODEL_BODY_BYTES = 64 * 1024;
 
 /** Error answers are read whole to redact the key and take OpenAI's message; past this they are cut. */
 const MAX_ERROR_BYTES = 1024 * 1024;
@@ -47,12 +58,12 @@ export function createOpenAIClients(policy: UpstreamPolicy): OpenAIClients {
       return {
         api,
         unwrap,
-        async upload(path, body, boundary, signal) {
+        async upload(path, body, boundary, signal, model) {
           const result = await guard(
             api.request('post', path as never, {
               body: Readable.toWeb(body),
               bodySerializer: (b: unknown) => b,
-              headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
+              headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, ...(model ? { [MODEL_HINT]: model } : {}) },
               // Without these, undici tees the upload body in memory to replay it on a redirect.
               duplex: 'half',
               redirect: 'error',
@@ -82,7 +93,7 @@ export function createOpenAIClients(policy: UpstreamPolicy): OpenAIClients {
 
 /** The upstream policy as openapi-fetch middleware, counting into one request's account. */
 function policyMiddleware(policy: UpstreamPolicy, account: UsageAccount, basePath: string): Middleware {
-  const started = new Map<string, { at: number; attempts: number }>();
+  const started = new Map<string, { at: number; attempts: number; model?: string }>();
   const settle = (id: string, response: Response | undefined) => {
     const call = started.get(id);
     started.delete(id);
@@ -92,7 +103,8 @@ function policyMiddleware(policy: UpstreamPolicy, account: UsageAccount, basePat
   };
   return {
     async onRequest({ request, id }) {
-      started.set(id, { at: performance.now(), attempts: 1 });
+      started.set(id, { at: performance.now(), attempts: 1, model: await requestModel(request) });
+      request.headers.delete(MODEL_HINT);
       for (const [name, value] of Object.entries(policy.identityHeaders)) request.headers.set(name, value);
       const operation = operationOf(request.method, new URL(request.url).pathname.slice(basePath.length));
       if (!operation) return undefined;
@@ -112,6 +124,7 @@ function policyMiddleware(policy: UpstreamPolicy, account: UsageAccount, basePat
     },
     async onResponse({ request, response, options, id }) {
       const operation = operationOf(request.method, new URL(request.url).pathname.slice(basePath.length));
+      const sentModel = started.get(id)?.model;
       let answer = response;
       if (isRetryableStatus(answer.status) && replaySafe(request)) answer = (await retry(policy, request, options.fetch, started.get(id), answer)) ?? answer;
       settle(id, answer);
@@ -130,6 +143,8 @@ function policyMiddleware(policy: UpstreamPolicy, account: UsageAccount, basePat
           },
           flush() {
             const usage = tap.end();
+            // An answer that names no model (images) is priced by the model the request named.
+            if (usage && usage.model === undefined && sentModel !== undefined) usage.model = sentModel;
             if (usage) account.add(policy.countUsage(operation, request.method, usage), undefined, 0);
           },
         }),
@@ -137,6 +152,22 @@ function policyMiddleware(policy: UpstreamPolicy, account: UsageAccount, basePat
       return new Response(counted, { status: answer.status, statusText: answer.statusText, headers: answer.headers });
     },
   };
+}
+
+/** The model a request names: its hint header, or a small JSON body's top-level `model`. */
+async function requestModel(request: Request): Promise<string | undefined> {
+  const hinted = request.headers.get(MODEL_HINT);
+  if (hinted) return hinted;
+  if (request.body === null || !(request.headers.get('content-type') ?? '').startsWith('application/json')) return undefined;
+  if (Number(request.headers.get('content-length') ?? 0) > MAX_MODEL_BODY_BYTES) return undefined;
+  try {
+    const text = await request.clone().text();
+    if (text.length > MAX_MODEL_BODY_BYTES) return undefined;
+    const model = (JSON.parse(text) as { model?: unknown }).model;
+    return typeof model === 'string' && model.length <= 256 ? model : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** GET and DELETE (and anything sent with an Idempotency-Key) without a body can be sent again unchanged. */

@@ -21,7 +21,17 @@ const FORWARDED_REQUEST_HEADERS = [
   'x-client-request-id',
 ] as const;
 
-/** Upstream answer headers the caller may see. Anything matching a prefix below passes too. */
+/**
+ * Caller headers that cross on a WebSocket upgrade. The handshake's own (Sec-WebSocket-*, Upgrade) are the
+ * WebSocket client's to write, and the caller's subprotocols are filtered by the upgrade door.
+ */
+const FORWARDED_UPGRADE_HEADERS = ['openai-beta', 'user-agent', 'x-client-request-id'] as const;
+
+/**
+ * Upstream answer headers the caller may see. Anything matching a prefix below passes too, and so do the
+ * headers an operation declares in the spec (its route table's `responseHeaders`, e.g. the `Location` of a
+ * created realtime call): nothing else widens the list.
+ */
 const FORWARDED_RESPONSE_HEADERS = new Set([
   'content-type',
   'content-length',
@@ -47,6 +57,16 @@ export function upstreamIdentityHeaders(config: RelayConfig): Record<string, str
   if (config.openaiOrganization) headers['openai-organization'] = config.openaiOrganization;
   if (config.openaiProject) headers['openai-project'] = config.openaiProject;
   return headers;
+}
+
+/** The headers of a WebSocket upgrade to OpenAI: the caller's allowlisted ones, then the server key and identity. */
+export function upgradeRequestHeaders(incoming: IncomingHttpHeaders, identity: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of FORWARDED_UPGRADE_HEADERS) {
+    const value = incoming[name];
+    if (typeof value === 'string') out[name] = value;
+  }
+  return Object.assign(out, identity);
 }
 
 /** What goes upstream as the request body: the caller's stream as it comes, or a body of known length. */
@@ -85,10 +105,10 @@ export function outboundRequestHeaders(
   return out;
 }
 
-export function inboundResponseHeaders(upstream: IncomingHttpHeaders): OutgoingHttpHeaders {
+export function inboundResponseHeaders(upstream: IncomingHttpHeaders, declared: readonly string[] = []): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
   for (const name in upstream) {
-    if (FORWARDED_RESPONSE_HEADERS.has(name) || FORWARDED_RESPONSE_PREFIXES.some((p) => name.startsWith(p))) {
+    if (FORWARDED_RESPONSE_HEADERS.has(name) || FORWARDED_RESPONSE_PREFIXES.some((p) => name.startsWith(p)) || declared.includes(name)) {
       out[name] = upstream[name];
     }
   }

@@ -4,7 +4,7 @@ import type { RelayConfig } from '../config.ts';
 import { RelayError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Ops } from '../ops/index.ts';
-import { inboundResponseHeaders, upstreamIdentityHeaders } from './headers.ts';
+import { inboundResponseHeaders, upgradeRequestHeaders, upstreamIdentityHeaders } from './headers.ts';
 import { createStreamRedactor, makeRedactor, type StreamRedactor } from './redact.ts';
 import type { RetryPolicy } from './retry.ts';
 import { createUsageTap, type UsageInfo, type UsageTap } from './usage-tap/index.ts';
@@ -29,15 +29,23 @@ export interface UpstreamPolicy {
   redact(text: string): string;
   /** Redacts the server key from a byte stream as it passes (an event stream's answer). */
   streamRedactor(): StreamRedactor;
-  /** The upstream answer headers a caller may see (an allowlist), with the server key redacted from their values. */
-  answerHeaders(upstream: IncomingHttpHeaders): OutgoingHttpHeaders;
+  /**
+   * Where a WebSocket upgrade for `upstreamPath` goes (wss: to OPENAI_BASE_URL's host, ws: when it is
+   * http), with the caller's query as it came, and the headers it carries.
+   */
+  upgradeTarget(upstreamPath: string, search: string, incoming: IncomingHttpHeaders): { url: URL; headers: Record<string, string> };
+  /**
+   * The upstream answer headers a caller may see (the fixed allowlist, plus the response headers `operation`
+   * declares in the spec), with the server key redacted from their values.
+   */
+  answerHeaders(upstream: IncomingHttpHeaders, operation?: RelayOperation): OutgoingHttpHeaders;
   /** The operation's deadline class, or a tighter deadline the caller's surface imposes (a GPT Action's 45 s). */
   deadlineMs(operation: RelayOperation, tighterMs?: number): number;
   /** A tap reading this answer's usage, or undefined when the answer cannot spend tokens (or is not counted). */
   usageTap(operation: RelayOperation, method: string, status: number, contentType: string | undefined, contentEncoding: string | undefined): UsageTap | undefined;
   /**
-   * What a finished answer's usage counts for. A background response spends its tokens after its first
-   * answer: it is held, and its usage counts once, when a later answer (a poll, a cancel) shows it finished.
+   * What a finished answer's usage counts for, priced. A background response spends its tokens after its
+   * first answer: it is held, and its usage counts once, when a later answer (a poll, a cancel) shows it finished.
    */
   countUsage(operation: RelayOperation, method: string, usage: UsageInfo | undefined): UsageInfo | undefined | Promise<UsageInfo | undefined>;
   /**
@@ -56,6 +64,25 @@ export function createUpstreamPolicy(config: RelayConfig, ops: Ops, logger: Logg
   const redact = makeRedactor([config.openaiApiKey]);
   const secret = config.openaiApiKey;
 
+  const countedUsage = (operation: RelayOperation, method: string, usage: UsageInfo | undefined): UsageInfo | undefined | Promise<UsageInfo | undefined> => {
+    if (!usage || !operation.usage.responseObject || usage.responseId === undefined) {
+      return method === 'POST' ? usage : undefined;
+    }
+    const id = usage.responseId;
+    if (UNFINISHED.has(usage.responseStatus ?? '')) {
+      ops.holdPendingResponse(id);
+      return undefined;
+    }
+    if (method === 'POST') {
+      // Finished as it was created (counted now), or ended by a POST on a response (a cancel): that one
+      // may have been held, and must not be counted again by a later poll.
+      if (operation.pathParams.length > 0) void ops.claimPendingResponse(id);
+      return usage;
+    }
+    // A poll that finds the response finished counts it, once, if the relay saw it start.
+    return ops.claimPendingResponse(id).then((held) => (held ? usage : undefined));
+  };
+
   return {
     base: config.upstreamBase,
     identityHeaders,
@@ -64,8 +91,15 @@ export function createUpstreamPolicy(config: RelayConfig, ops: Ops, logger: Logg
     wantsUsage: ops.wantsUsage,
     redact,
     streamRedactor: () => createStreamRedactor(secret),
-    answerHeaders(upstream) {
-      const headers = inboundResponseHeaders(upstream);
+    upgradeTarget(upstreamPath, search, incoming) {
+      const url = new URL(config.upstreamBase);
+      url.protocol = url.protocol === 'http:' ? 'ws:' : 'wss:';
+      url.pathname = (url.pathname === '/' ? '' : url.pathname) + upstreamPath;
+      url.search = search;
+      return { url, headers: upgradeRequestHeaders(incoming, identityHeaders) };
+    },
+    answerHeaders(upstream, operation) {
+      const headers = inboundResponseHeaders(upstream, operation?.responseHeaders);
       for (const name in headers) {
         const value = headers[name];
         if (typeof value === 'string') {
@@ -88,22 +122,11 @@ export function createUpstreamPolicy(config: RelayConfig, ops: Ops, logger: Logg
       return createUsageTap(contentType, { contentEncoding, responseState });
     },
     countUsage(operation, method, usage) {
-      if (!usage || !operation.usage.responseObject || usage.responseId === undefined) {
-        return method === 'POST' ? usage : undefined;
-      }
-      const id = usage.responseId;
-      if (UNFINISHED.has(usage.responseStatus ?? '')) {
-        ops.holdPendingResponse(id);
-        return undefined;
-      }
-      if (method === 'POST') {
-        // Finished as it was created (counted now), or ended by a POST on a response (a cancel): that one
-        // may have been held, and must not be counted again by a later poll.
-        if (operation.pathParams.length > 0) void ops.claimPendingResponse(id);
-        return usage;
-      }
-      // A poll that finds the response finished counts it, once, if the relay saw it start.
-      return ops.claimPendingResponse(id).then((held) => (held ? usage : undefined));
+      // Priced here, per call: a request of several calls sums each at its own model's price.
+      const counted = countedUsage(operation, method, usage);
+      if (counted instanceof Promise) return counted.then((u) => (u && ops.priceUsage(u), u));
+      if (counted) ops.priceUsage(counted);
+      return counted;
     },
     serverKeyRefused(operation, requestId) {
       logger.error({ reqId: requestId, op: operation }, 'OpenAI refused the relay\'s server key (401): check OPENAI_API_KEY');

@@ -1,4 +1,4 @@
-import type { UsageInfo } from './usage-tap/index.ts';
+import type { TokenDetail, UsageInfo } from './usage-tap/index.ts';
 
 /**
  * What the upstream calls of one relay request added up to: an action or an MCP tool call may make several
@@ -7,13 +7,17 @@ import type { UsageInfo } from './usage-tap/index.ts';
  */
 export interface UsageAccount {
   /**
-   * One upstream call finished: its usage (as the policy counted it; a promise while the count waits on the
-   * limit store), time to its answer and attempts.
+   * One upstream call finished: its usage (as the policy counted and priced it; a promise while the count
+   * waits on the limit store), time to its answer and attempts.
    */
   add(usage: UsageInfo | undefined | Promise<UsageInfo | undefined>, upstreamMs: number | undefined, attempts: number, upstreamRequestId?: string): void;
   /** Resolves once every usage added as a promise has been counted: read `usage` after it. */
   settled(): Promise<void>;
-  /** The summed usage, or undefined when no call reported any. The first model named is the record's model. */
+  /**
+   * The summed usage, or undefined when no call reported any. The first model named is the record's model.
+   * Its cost is the sum of each call's cost at that call's own model's price; null when any call that
+   * spent tokens had no price (a part of a cost is not the cost).
+   */
   readonly usage: UsageInfo | undefined;
   readonly upstreamMs: number | undefined;
   readonly attempts: number;
@@ -35,6 +39,16 @@ export function createUsageAccount(): UsageAccount {
     usage.inputTokens = sum(usage.inputTokens, info.inputTokens);
     usage.outputTokens = sum(usage.outputTokens, info.outputTokens);
     usage.totalTokens = sum(usage.totalTokens, info.totalTokens);
+    if (info.details) {
+      usage.details ??= {};
+      for (const k in info.details) {
+        const name = k as TokenDetail;
+        usage.details[name] = (usage.details[name] ?? 0) + info.details[name]!;
+      }
+    }
+    // null (a call without a price) stays null; undefined (nothing spent) adds nothing.
+    if (info.costPicoUsd === null || usage.costPicoUsd === null) usage.costPicoUsd = null;
+    else if (info.costPicoUsd !== undefined) usage.costPicoUsd = (usage.costPicoUsd ?? 0) + info.costPicoUsd;
   };
   return {
     add(info, ms, tries, requestId) {

@@ -25,3 +25,47 @@ export function sample(body: string, name: string, labels: Record<string, string
   }
   return undefined;
 }
+
+export interface OpenAIErrorFields {
+  message: string;
+  type: string;
+  param: string | null;
+  code: string | null;
+}
+
+/** An error body in OpenAI's shape: exactly `{error: {code, message, param, type}}`, a message, param and code each a string or null. */
+export function expectOpenAIErrorBody(body: unknown): OpenAIErrorFields {
+  expect(body).toBeTypeOf('object');
+  expect(Object.keys(body as object)).toEqual(['error']);
+  const error = (body as { error: OpenAIErrorFields }).error;
+  expect(Object.keys(error).sort()).toEqual(['code', 'message', 'param', 'type']);
+  expect(error.message).toBeTypeOf('string');
+  expect(error.message.length).toBeGreaterThan(0);
+  expect(error.type).toBeTypeOf('string');
+  expect(error.param === null || typeof error.param === 'string', `param ${JSON.stringify(error.param)}`).toBe(true);
+  expect(error.code === null || typeof error.code === 'string', `code ${JSON.stringify(error.code)}`).toBe(true);
+  return error;
+}
+
+export interface ExpectedError {
+  type?: string;
+  code?: string | null;
+  param?: string | null;
+  message?: RegExp;
+  /** The message is a sentence, not a word or two. */
+  minMessageLength?: number;
+}
+
+/** `res` is an error answer in OpenAI's shape with `status` (the body is shown when the status differs), and the fields given. */
+export async function expectOpenAIError(res: Response, status: number, expected: ExpectedError = {}): Promise<OpenAIErrorFields> {
+  const text = await res.text();
+  expect(res.status, text).toBe(status);
+  expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+  const error = expectOpenAIErrorBody(JSON.parse(text));
+  if (expected.type !== undefined) expect(error.type).toBe(expected.type);
+  if (expected.code !== undefined) expect(error.code).toBe(expected.code);
+  if (expected.param !== undefined) expect(error.param).toBe(expected.param);
+  if (expected.message !== undefined) expect(error.message).toMatch(expected.message);
+  if (expected.minMessageLength !== undefined) expect(error.message.length).toBeGreaterThanOrEqual(expected.minMessageLength);
+  return error;
+}

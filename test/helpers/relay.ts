@@ -34,7 +34,8 @@ export async function startTestRelay(env: Record<string, string> = {}, overrides
     USAGE_DB_PATH: ':memory:',
     ...env,
   });
-  config.port = 0;
+  // A fixed PORT only when the relay must know its own URL beforehand (PUBLIC_BASE_URL for OAuth).
+  if (!env.PORT) config.port = 0;
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk, _enc, done) {

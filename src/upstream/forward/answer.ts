@@ -28,7 +28,7 @@ export function onResponse(x: Exchange, res: IncomingMessage): void {
   }
 
   const contentType = res.headers['content-type'];
-  const answerHeaders = ctx.policy.answerHeaders(res.headers);
+  const answerHeaders = ctx.policy.answerHeaders(res.headers, req.operation);
   Object.assign(answerHeaders, x.extra);
   if (answerHeaders['x-request-id'] === undefined) answerHeaders['x-request-id'] = req.requestId;
   if (status >= 400) {

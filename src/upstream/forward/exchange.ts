@@ -8,7 +8,7 @@ import type { Ops } from '../../ops/index.ts';
 import type { UpstreamPolicy } from '../policy.ts';
 import type { StreamMemory } from '../stream-memory.ts';
 import type { UsageSplice } from '../stream-usage/request.ts';
-import type { UsageInfo, UsageTap } from '../usage-tap/index.ts';
+import { withRequestModel, type UsageInfo, type UsageTap } from '../usage-tap/index.ts';
 
 /**
  * The upload cap (MAX_UPLOAD_BYTES) bounds the files of a multipart body; the body may be this much larger for
@@ -165,7 +165,8 @@ export class Exchange {
       ms: Math.round(performance.now() - this.started),
       upstreamMs: this.upstreamMs,
       upstreamRequestId: this.upstreamRequestId,
-      usage: usage === undefined ? undefined : this.ctx.policy.countUsage(req.operation, this.method, usage),
+      // An answer that names no model (images) is priced by the model its held request body named.
+      usage: usage === undefined ? undefined : this.ctx.policy.countUsage(req.operation, this.method, withRequestModel(usage, this.heldBody)),
       attempts: this.attempt,
       note,
     });

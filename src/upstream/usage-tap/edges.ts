@@ -1,5 +1,5 @@
 import type { UsageInfo } from './types.ts';
-import { isObject, modelName, nonEmpty, readResponseState, readUsage } from './read.ts';
+import { isObject, modelName, nonEmpty, readResponseState, readUsage, serviceTier } from './read.ts';
 
 /**
  * Reading the edges of a document too big to hold.
@@ -13,6 +13,12 @@ export function fromEdges(head: string, tail: string, maxDepth: number, response
   const info: UsageInfo = {};
   const usage = lastValueInTail(tail, 'usage', maxDepth, true) ?? firstValueInHead(head, 'usage', maxDepth, true);
   if (isObject(usage)) readUsage(usage, info);
+  // The tier sets the price of generated tokens; answers without output (embeddings, the hot path) have
+  // none, and are not searched for it. OpenAI puts it near `usage`, so the tail first.
+  if (info.outputTokens !== undefined) {
+    const tier = serviceTier(lastValueInTail(tail, 'service_tier', maxDepth, false) ?? (head !== tail ? firstValueInHead(head, 'service_tier', maxDepth, false) : undefined));
+    if (tier !== undefined) info.serviceTier = tier;
+  }
   // A document has one top-level model, so the order only decides the cost: the tail first, where an
   // embeddings answer has it (reading it from the head would scan the whole vector list before it).
   const model = lastValueInTail(tail, 'model', maxDepth, false) ?? firstValueInHead(head, 'model', maxDepth, false);
@@ -135,7 +141,7 @@ function depthAt(s: string, at: number): number | undefined {
   return stack.includes(0x5b) ? undefined : stack.length;
 }
 
-function firstValueInHead(head: string, key: string, maxDepth: number, wantObject: boolean): unknown {
+export function firstValueInHead(head: string, key: string, maxDepth: number, wantObject: boolean): unknown {
   for (const { at, value } of keyValues(head, key)) {
     const depth = depthAt(head, at);
     if (depth === undefined || depth < 1 || depth > maxDepth) continue;

@@ -3,7 +3,8 @@ import { sseTap } from './sse-tap.ts';
 
 import type { UsageTap } from './types.ts';
 
-export type { UsageInfo, UsageTap } from './types.ts';
+export type { TokenDetail, TokenDetails, UsageInfo, UsageTap } from './types.ts';
+export { withRequestModel } from './request-model.ts';
 
 /**
  * Reads the model and token usage out of an OpenAI answer as it passes by, without slowing it.
@@ -25,7 +26,9 @@ export type { UsageInfo, UsageTap } from './types.ts';
  *
  * Usage is read in any of OpenAI's shapes: Responses and images (`input_tokens`, `output_tokens`,
  * `total_tokens`), Chat Completions (`prompt_tokens`, `completion_tokens`, `total_tokens`), Embeddings
- * (`prompt_tokens`, `total_tokens`).
+ * (`prompt_tokens`, `total_tokens`), with the details that change its price (cached, cache-write, audio,
+ * image and reasoning tokens, from the same object) and, for answers that generated output, the
+ * `service_tier` beside it.
  */
 
 export interface UsageTapOptions {

@@ -148,12 +148,12 @@ function startsWith(buf: Buffer, prefix: Buffer): boolean {
 }
 
 /** `"key"` as a key (not escaped inside a string, followed by a colon). */
-function hasKey(buf: Buffer, key: Buffer): boolean {
+export function hasKey(buf: Buffer, key: Buffer): boolean {
   return keyValueStart(buf, key, false);
 }
 
 /** `"key"` followed by a colon and an object: `"usage":null` does not count. */
-function hasObjectKey(buf: Buffer, key: Buffer): boolean {
+export function hasObjectKey(buf: Buffer, key: Buffer): boolean {
   return keyValueStart(buf, key, true);
 }
 

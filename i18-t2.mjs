@@ -1,0 +1,12 @@
+import net from 'node:net';
+import WebSocket from 'ws';
+const held = new Set();
+const silent = net.createServer((s) => { held.add(s); s.on('error', () => {}); s.on('close', () => held.delete(s)); });
+await new Promise((r) => silent.listen(0, '127.0.0.1', r));
+const port = silent.address().port;
+let sock;
+const ws = new WebSocket(`ws://127.0.0.1:${port}/`, { handshakeTimeout: 200, createConnection: (o) => (sock = net.connect(o)) });
+ws.on('error', (e) => console.log('err', e.message));
+await new Promise((r) => setTimeout(r, 500));
+console.log('after timeout held', held.size, 'client sock destroyed', sock.destroyed, sock.readyState);
+process.exit(0);
