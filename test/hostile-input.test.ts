@@ -363,6 +363,12 @@ add('rebinding: loopback Host, foreign Origin', () => withHost('GET', '/v1/model
 add('rebinding: Origin null', () => withHost('POST', '/mcp', 'localhost', 'Origin: null\r\n', INITIALIZE), 403);
 add('rebinding: foreign Host on an action', () => withHost('GET', '/v1/actions/files', 'attacker.test'), 403);
 add('rebinding: a name that ends like localhost', () => withHost('GET', '/v1/models', 'localhost.evil.example'), 403);
+// (No Sec-WebSocket-Key: the refusal must come from the Host check, and nothing could be dialed upstream.)
+add(
+  'rebinding: foreign Host on a WebSocket upgrade',
+  () => socket(`GET /v1/realtime?model=gpt-realtime HTTP/1.1\r\nHost: evil.example\r\nAuthorization: ${AUTH}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\r\n`),
+  403,
+);
 
 // ── Discovery probes under /.well-known: an unknown one is a 404, with or without a key ───────────
 const probe = (path: string, authorization?: string) =>

@@ -5,6 +5,7 @@ import { corsPolicy } from '../../core/cors.ts';
 import { RelayError } from '../../core/errors.ts';
 import type { Gate } from '../../core/gate.ts';
 import { canonicalUpstreamPath } from '../../core/path-params.ts';
+import { createHostGuard } from '../../core/host-guard.ts';
 import { refuseMalformedRequest } from '../../core/request-guard.ts';
 import { handshakeProblem, notWebSocket, offeredProtocols } from './handshake.ts';
 
@@ -38,12 +39,14 @@ export type Admission = (req: IncomingMessage) => Promise<Admitted | Refused>;
 
 export function createAdmission(config: RelayConfig, gate: Gate): Admission {
   const cors = corsPolicy(config.corsOrigins);
+  // On loopback or with RELAY_AUTH=off, the Host is checked against DNS rebinding (the Origin below, always).
+  const hostGuard = createHostGuard(config);
   return async (req) => {
     let operation = 'unmatched';
     let keyLabel = 'anonymous';
     const refused = (error: RelayError): Refused => ({ error, operation, keyLabel });
 
-    const malformed = refuseMalformedRequest(req, config.maxUrlBytes) ?? notWebSocket(req.headers);
+    const malformed = refuseMalformedRequest(req, config.maxUrlBytes) ?? hostGuard?.refuse(req.headers, false) ?? notWebSocket(req.headers);
     if (malformed) return refused(malformed);
     const url = req.url ?? '';
     const queryStart = url.indexOf('?');
