@@ -11,6 +11,9 @@ export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const BENCH_DIR = fileURLToPath(new URL('./', import.meta.url));
 export const MiB = 1024 * 1024;
 
+/** A progress line on stderr (stdout carries only the report). */
+export const log = (msg: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+
 // ---------------------------------------------------------------- children
 
 export interface Child {
