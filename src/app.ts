@@ -158,6 +158,13 @@ export function createApp(config: RelayConfig, deps: AppDeps) {
   });
 
   app.onError((err, c) => {
+    // The forwarding core may already have answered (an error after its headers went out): the caller's
+    // answer is what it is; end it rather than write a second one.
+    if (c.env.outgoing.headersSent) {
+      deps.logger.warn({ reqId: c.get('requestId'), err: { message: err.message } }, 'error after the answer started');
+      if (!c.env.outgoing.writableEnded) c.env.outgoing.destroy();
+      return RESPONSE_ALREADY_SENT;
+    }
     if (err instanceof RelayError) return errorResponse(err, c.get('requestId'));
     // A refusal from Hono's own middleware (a 4xx it decided): its status, in OpenAI's shape.
     if (err instanceof HTTPException && err.status < 500) {

@@ -61,7 +61,8 @@ test.concurrent.for<[string, string, object]>([
   // SIGTERM once the request is surely in flight (it has reached upstream), not merely sent.
   await slowArrived;
   const exited = started.stop('SIGTERM');
-  await new Promise((r) => setTimeout(r, 100));
+  // Once the relay says it is draining (on a busy machine the signal may take a while to be handled).
+  await until('the relay logs "draining"', () => started.output().includes('draining'), 5000);
   await expect(fetch(`${started.url}/health`)).rejects.toThrow();
   const res = await inFlight;
   expect(res.status).toBe(200);

@@ -16,6 +16,7 @@ const STREAM_KEYS = ['slow-reader-key-a-0123456789', 'slow-reader-key-b-01234567
 const BODY_TIMEOUT_MS = 600;
 const STANDARD_TIMEOUT_MS = 1500;
 const SHORT_TIMEOUT_MS = 1500;
+// Above the readers' 2.5 s pauses below: a caller that pauses is not one that reads nothing.
 const CLIENT_READ_TIMEOUT_MS = 5000;
 /** The event stream the upstream sends: far more than the socket buffers between it and the caller hold. */
 const STREAM_BYTES = 24 * 1024 * 1024;
@@ -180,11 +181,14 @@ describe('a caller that reads slowly is not a silent upstream', () => {
     const before = upstreamStreams.finished;
     const readers = STREAM_KEYS.map(async (key) => {
       const { socket, closed } = rawExchange(streamHead(key), STREAM_REQUEST, 40_000, { paused: true });
-      // Paused from the start: the buffers fill, OpenAI's stream is paused for us; then a sip, and again.
+      // Paused from the start: the buffers fill, OpenAI's stream is paused for us; then a sip (a real one,
+      // 256 KiB, however busy the machine: the relay must see the caller read), and again.
       for (let i = 0; i < 2; i++) {
         await new Promise((r) => setTimeout(r, 2500));
+        const read = socket.bytesRead;
         socket.resume();
-        await new Promise((r) => setTimeout(r, 10));
+        const until = performance.now() + 5000;
+        while (socket.bytesRead - read < 256 * 1024 && !socket.destroyed && performance.now() < until) await new Promise((r) => setTimeout(r, 5));
         socket.pause();
       }
       socket.resume();

@@ -56,7 +56,8 @@ function playOpenAI(ws: WebSocket, path: string): void {
 beforeAll(async () => {
   upstream = await startWsUpstream();
   upstream.onConnection = (ws, req) => playOpenAI(ws, req.url ?? '');
-  relay = await startTestRelay({ OPENAI_BASE_URL: upstream.baseUrl, RELAY_ADMIN_KEY: ADMIN_KEY, OPENAI_PROJECT: 'proj_sdk' });
+  // The TLS clients send the terminator's name as Host; a relay on loopback answers only names it was told of.
+  relay = await startTestRelay({ OPENAI_BASE_URL: upstream.baseUrl, RELAY_ADMIN_KEY: ADMIN_KEY, OPENAI_PROJECT: 'proj_sdk', ALLOWED_HOSTS: 'relay.example.test' });
   port = Number(new URL(relay.url).port);
 });
 afterAll(async () => {
