@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROOT } from './lib.ts';
@@ -30,6 +31,9 @@ export const USAGE = `usage: node scripts/bench/run.ts [options]
   --wait-quiet S       on a shared machine: before each phase, wait (S seconds in all, at most) until
                        other processes leave the CPUs idle for 3 s (default 0: don't wait)
   --no-info            skip the relay at LOG_LEVEL=info (throughput)
+  --against DIR        run the second relay from another checkout (with its own npm ci), at
+                       LOG_LEVEL=warn, in place of the info one: two commits side by side in one
+                       run, e.g. git worktree add ../relay-before <commit>
   --profile            also profile the relay and the raw pipe under load (--cpu-prof) and
                        summarize where the CPU goes (profiles saved beside --out)
   --profile-level L    LOG_LEVEL for the profiled relay (default warn)
@@ -57,6 +61,7 @@ const { values: flags } = parseArgs({
     streams: { type: 'string', default: '2000' },
     'wait-quiet': { type: 'string', default: '0' },
     'no-info': { type: 'boolean', default: false },
+    against: { type: 'string' },
     profile: { type: 'boolean', default: false },
     'profile-level': { type: 'string', default: 'warn' },
     out: { type: 'string' },
@@ -98,6 +103,8 @@ export const opts = {
   streams: Math.round(positive('streams', flags.streams, 2000)),
   waitQuietS: flags['wait-quiet'] === '0' ? 0 : positive('wait-quiet', flags['wait-quiet'], 0),
   infoLevel: !flags['no-info'],
+  /** Another checkout whose relay takes the info relay's place (at warn), or undefined. */
+  against: flags.against ? checkoutRoot(flags.against) : undefined,
   profile: flags.profile,
   profileLevel: flags['profile-level'] ?? 'warn',
   out: resolve(flags.out ?? join(ROOT, 'bench-results', 'latest.json')),
@@ -113,6 +120,16 @@ export const TARGETS = {
   downloadGrowthMiB: 40,
   startupMs: 1500,
 };
+
+/** --against: a directory with src/main.ts (and its node_modules), else a harness failure (exit 2). */
+function checkoutRoot(dir: string): string {
+  const root = resolve(dir);
+  if (!existsSync(join(root, 'src', 'main.ts')) || !existsSync(join(root, 'node_modules'))) {
+    console.error('bench harness failed:', new Error(`--against takes a checkout of this repository with its node_modules (no src/main.ts or node_modules in ${root})`));
+    process.exit(2);
+  }
+  return root;
+}
 
 /** --relay-env K=V pairs. A malformed pair ends the run the way any harness failure does (exit 2). */
 export const extraRelayEnv: Record<string, string> = Object.fromEntries(

@@ -63,12 +63,12 @@ export class Processes {
    * directory (data/usage.sqlite, data/blobs) is its own — two relays sharing one SQLite ledger would
    * contend for its write lock and checkpoints, and measure that instead.
    */
-  async startRelay(upstream: string, logLevel: string, name: string, nodeFlags: string[] = [], env: Record<string, string> = {}): Promise<{ child: Child; url: string; startupMs: number }> {
+  async startRelay(upstream: string, logLevel: string, name: string, nodeFlags: string[] = [], env: Record<string, string> = {}, root = ROOT): Promise<{ child: Child; url: string; startupMs: number }> {
     const port = await freePort();
     const cwd = join(this.tmp, name);
     mkdirSync(cwd, { recursive: true });
     const started = performance.now();
-    const child = startChild(name, process.execPath, [...nodeFlags, join(ROOT, 'src', 'main.ts')], {
+    const child = startChild(name, process.execPath, [...nodeFlags, join(root, 'src', 'main.ts')], {
       env: this.nodeEnv(relayEnv(upstream, port, logLevel, env)),
       cwd,
       logFile: join(this.tmp, `${name}.log`),

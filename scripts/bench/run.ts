@@ -57,7 +57,12 @@ async function main(): Promise<number> {
   // ---- throughput, SSE and WebSocket against the same raw pipe and relays
   const raw = await procs.startRawPipe(mock.url);
   const relayWarn = await procs.startRelay(mock.url, 'warn', 'relay-warn');
-  const relayInfo = opts.infoLevel ? await procs.startRelay(mock.url, 'info', 'relay-info') : undefined;
+  // The second relay: at LOG_LEVEL=info, or another checkout's at warn (--against).
+  const relayInfo = opts.against
+    ? await procs.startRelay(mock.url, 'warn', 'relay-info', [], {}, opts.against)
+    : opts.infoLevel
+      ? await procs.startRelay(mock.url, 'info', 'relay-info')
+      : undefined;
   const throughput = await throughputPhase(autocannon, quiet, mock, raw, relayWarn, relayInfo);
   const sse = await ssePhase(quiet, mock.url, raw.url, relayWarn.url);
   await quiet.settle('websocket');
