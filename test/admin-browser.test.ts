@@ -1,12 +1,13 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { http, HttpResponse } from 'msw';
-import { chromium, type BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { PALETTE } from '../src/admin/chart.ts';
 import { openLedgerStore } from '../src/ops/ledger.ts';
 import type { UsageRow } from '../src/ops/ledger-values.ts';
+import { CHROMIUM, chromiumPresent, openOfflinePage } from './helpers/browser.ts';
 import { OPENAI_BASE, useMockOpenAI } from './helpers/mock-openai.ts';
 import { countColour, decodePng } from './helpers/png.ts';
 import { RELAY_KEY, RELAY_KEY_2, startTestRelay, type TestRelay } from './helpers/relay.ts';
@@ -19,11 +20,9 @@ import { RELAY_KEY, RELAY_KEY_2, startTestRelay, type TestRelay } from './helper
  * missing. ADMIN_SCREENSHOT=docs/admin.png writes the page's picture for the docs.
  */
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const present = existsSync(CHROMIUM);
+const present = chromiumPresent;
 if (!present) console.warn(`admin-browser.test.ts: ${CHROMIUM} is missing (apt-get install -y chromium) — the admin page browser test is SKIPPED.`);
 
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const ADMIN_KEY = 'admin-key-0123456789abcdef';
 const DAY_MS = 86_400_000;
 const { server } = useMockOpenAI();
@@ -77,18 +76,9 @@ test.runIf(process.env.CI === 'true')('CI has chromium for the admin page browse
 
 test.skipIf(!present)('sign in, see the chart drawn, create a key and use it, revoke it: no script, nothing off-origin, no CSP violation', { timeout: 120_000 }, async () => {
   const origin = new URL(relay.url).origin;
-  context = await chromium.launchPersistentContext(join(dir, 'profile'), { executablePath: CHROMIUM, headless: true, args: FLAGS, viewport: { width: 1200, height: 900 } });
-  const offOrigin: string[] = [];
-  await context.route('**/*', (route) => {
-    if (new URL(route.request().url()).origin === origin) return route.continue();
-    offOrigin.push(route.request().url());
-    return route.abort('internetdisconnected');
-  });
-  const page = await context.newPage();
-  const violations: string[] = [];
-  page.on('console', (msg) => {
-    if (/Content Security Policy|Refused to/i.test(msg.text())) violations.push(msg.text());
-  });
+  const browser = await openOfflinePage(join(dir, 'profile'), origin, { width: 1200, height: 900 });
+  context = browser.context;
+  const { page, offOrigin, violations } = browser;
 
   // Two keys made through the API (the page lists them with their forms), one RELAY_KEY key in use.
   for (const label of ['support-gpt', 'research']) {

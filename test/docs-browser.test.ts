@@ -1,10 +1,11 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 import { afterAll, expect, test } from 'vitest';
 import contract from '../generated/openapi.full.json' with { type: 'json' };
 import { API_REFERENCE_CSP } from '../src/routes/api-reference.ts';
+import { CHROMIUM, chromiumPresent, openOfflinePage } from './helpers/browser.ts';
 import { useRelay } from './helpers/relay.ts';
 
 /**
@@ -13,20 +14,9 @@ import { useRelay } from './helpers/relay.ts';
  * the contract, nothing else is even asked for, and the page's CSP is not violated. CI installs chromium
  * (.ci/run); elsewhere the test skips, saying so, when it is missing.
  */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const present = existsSync(CHROMIUM);
+const present = chromiumPresent;
 if (!present) console.warn(`docs-browser.test.ts: ${CHROMIUM} is missing (apt-get install -y chromium) — the /docs browser test is SKIPPED.`);
 
-const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 const relay = useRelay();
 let context: BrowserContext | undefined;
@@ -43,18 +33,9 @@ test.runIf(process.env.CI === 'true')('CI has chromium for the /docs browser tes
 test.skipIf(!present)('/docs renders every operation with the network off, asks nothing of other origins, and keeps its CSP', { timeout: 90_000 }, async () => {
   const { url } = await relay.ready;
   const origin = new URL(url).origin;
-  context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: FLAGS });
-  const offOrigin: string[] = [];
-  await context.route('**/*', (route) => {
-    if (new URL(route.request().url()).origin === origin) return route.continue();
-    offOrigin.push(route.request().url());
-    return route.abort('internetdisconnected');
-  });
-  const page = await context.newPage();
-  const violations: string[] = [];
-  page.on('console', (msg) => {
-    if (/Content Security Policy|Refused to/i.test(msg.text())) violations.push(msg.text());
-  });
+  const browser = await openOfflinePage(profile, origin);
+  context = browser.context;
+  const { page, offOrigin, violations } = browser;
   const res = await page.goto(`${url}/docs`);
   expect(res?.status()).toBe(200);
   expect(res?.headers()['content-security-policy']).toBe(API_REFERENCE_CSP);
