@@ -16,8 +16,9 @@ const STREAM_KEYS = ['slow-reader-key-a-0123456789', 'slow-reader-key-b-01234567
 const BODY_TIMEOUT_MS = 600;
 const STANDARD_TIMEOUT_MS = 1500;
 const SHORT_TIMEOUT_MS = 1500;
-// Above the readers' 2.5 s pauses below: a caller that pauses is not one that reads nothing.
-const CLIENT_READ_TIMEOUT_MS = 5000;
+// Well above the slow readers' two 2.5 s pauses below: the relay sees a caller read only when its socket
+// drains (a sip may not free enough for that), so a reader behind for both pauses must stay under it.
+const CLIENT_READ_TIMEOUT_MS = 8000;
 /** The event stream the upstream sends: far more than the socket buffers between it and the caller hold. */
 const STREAM_BYTES = 24 * 1024 * 1024;
 const EVENT = `data: ${JSON.stringify({ type: 'response.output_text.delta', delta: 'x'.repeat(16 * 1024) })}\n\n`;
