@@ -93,7 +93,8 @@ export function createApp(config: RelayConfig, deps: AppDeps) {
       await next();
     }
     // Answers the relay made itself (the forwarding core records its own): CORS headers and a record.
-    if (c.res !== RESPONSE_ALREADY_SENT) {
+    // Answered on the socket already: by identity, and by the socket (should the marker be another object).
+    if (c.res !== RESPONSE_ALREADY_SENT && !c.env.outgoing.headersSent) {
       const corsHeaders = c.get('corsHeaders');
       if (corsHeaders) for (const [name, value] of Object.entries(corsHeaders)) c.res.headers.set(name, value);
       const ms = Math.round(performance.now() - started);

@@ -1,3 +1,8 @@
+// First, before any file of this worker starts a server with @hono/node-server (which swaps the global
+// Response for its own): RESPONSE_ALREADY_SENT is made with whatever Response is global when this module
+// is first evaluated, and made with the adapter's, the adapter would write headers for an answer the
+// relay already sent ("Cannot write headers after they are sent"). The relay itself loads it first.
+import '@hono/node-server/utils/response';
 import { afterAll, expect, vi } from 'vitest';
 
 /**
