@@ -1,6 +1,6 @@
 import { ConfigError, loadConfig, loadDotEnv } from './config.ts';
 import { createLogger } from './core/logger.ts';
-import { startRelay } from './server.ts';
+import { startRelay, type RunningRelay } from './server.ts';
 import { StartupError } from './startup.ts';
 
 /** `npm start`: read .env and the environment, refuse bad config with a clear sentence, serve. */
@@ -23,7 +23,7 @@ if (!config.relayAuth) {
   );
 }
 
-let relay;
+let relay: RunningRelay;
 try {
   relay = await startRelay(config, logger, { checkModels: true });
 } catch (err) {
@@ -37,8 +37,7 @@ try {
           ? `no permission to listen on port ${config.port}: use a port above 1023 or set PORT.`
           : `${e.message} (check DATABASE_URL, USAGE_DB_PATH, BLOB_DIR and REDIS_URL).`;
   console.error(`The relay cannot start: ${hint}`);
-  logger.flush();
-  process.exit(1);
+  await exitAfterLog(1);
 }
 
 // The first SIGTERM/SIGINT drains (see RunningRelay.shutdown); a second one ends the drain at once, and
@@ -52,13 +51,11 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       relay.shutdown().then(
         () => {
           logger.info('relay stopped');
-          logger.flush();
-          process.exit(0);
+          void exitAfterLog(0);
         },
         (err: unknown) => {
           logger.error({ err: { message: (err as Error)?.message } }, 'shutdown failed');
-          logger.flush();
-          process.exit(1);
+          void exitAfterLog(1);
         },
       );
       return;
@@ -68,4 +65,11 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     logger.warn({ signal }, 'second signal: closing the remaining connections now, then writing the queued usage rows');
     relay.endDrain();
   });
+}
+
+/** Exits once the log lines are written (process.exit would drop a write still in flight), at most 2 s on. */
+function exitAfterLog(code: number): Promise<never> {
+  setTimeout(() => process.exit(code), 2000);
+  logger.flush(() => process.exit(code));
+  return new Promise<never>(() => {});
 }

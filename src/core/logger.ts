@@ -68,9 +68,21 @@ export function batchedLines(sink: Sink, chunkBytes = CHUNK_BYTES, flushMs = FLU
       bytes += line.length;
       if (bytes >= chunkBytes) handOver();
     },
+    /** Hands over what is gathered; `cb` once sonic-boom has written everything (its own flush does not wait). */
     flush(cb?: (err?: Error | null) => void) {
       handOver();
-      sink.flush(cb);
+      const state = sink as Sink & { _writing?: boolean; _len?: number };
+      if (cb && (state._writing || (state._len ?? 0) > 0)) {
+        const done = (err?: Error) => {
+          sink.off('drain', done);
+          sink.off('error', done);
+          cb(err ?? null);
+        };
+        sink.once('drain', done);
+        sink.once('error', done);
+      } else if (cb) {
+        cb(null);
+      }
     },
     flushSync() {
       handOver();
