@@ -28,10 +28,6 @@ export interface ConnectionGuardOptions {
   onShed?(reason: 'evicted' | 'refused'): void;
 }
 
-/** Requests in progress on a socket (pipelined requests count one each). */
-const BUSY = Symbol('relayRequestsInProgress');
-type GuardedSocket = Socket & { [BUSY]?: number };
-
 /** At most one log line about the cap per this many ms, with the counts since the last one. */
 const LOG_EVERY_MS = 10_000;
 
@@ -39,8 +35,12 @@ export function guardConnections(server: Server, opts: ConnectionGuardOptions): 
   const { max, logger } = opts;
   // Connections with no request in progress, oldest first: those that never completed a request head,
   // and keep-alive connections between requests (Maps and Sets iterate in insertion order).
-  const fresh = new Set<GuardedSocket>();
-  const idle = new Set<GuardedSocket>();
+  const fresh = new Set<Socket>();
+  const idle = new Set<Socket>();
+  // Requests in progress per socket (pipelined requests count one each). Kept here rather than as a
+  // property on the socket: a property added to some Socket objects gives node's own socket code (caller
+  // and upstream sockets share the class) a second object shape on every request it handles.
+  const busy = new Map<Socket, number>();
   let open = 0;
   const shed = { evicted: 0, refused: 0, loggedAt: 0 };
 
@@ -69,12 +69,13 @@ export function guardConnections(server: Server, opts: ConnectionGuardOptions): 
     return false;
   };
 
-  server.on('connection', (socket: GuardedSocket) => {
+  server.on('connection', (socket: Socket) => {
     open++;
     socket.once('close', () => {
       open--;
       fresh.delete(socket);
       idle.delete(socket);
+      busy.delete(socket);
     });
     if (open > max && !evictOne()) {
       shed.refused++;
@@ -90,22 +91,23 @@ export function guardConnections(server: Server, opts: ConnectionGuardOptions): 
   });
 
   // An upgraded connection (a relayed WebSocket) is busy for as long as it lives; it never returns to idle.
-  server.prependListener('upgrade', (_req, socket: GuardedSocket) => {
-    socket[BUSY] = 1;
+  server.prependListener('upgrade', (_req, socket: Socket) => {
+    busy.set(socket, 1);
     fresh.delete(socket);
     idle.delete(socket);
   });
 
   return {
-    requestStarted(socket: GuardedSocket) {
-      socket[BUSY] = (socket[BUSY] ?? 0) + 1;
+    requestStarted(socket) {
+      busy.set(socket, (busy.get(socket) ?? 0) + 1);
       fresh.delete(socket);
       idle.delete(socket);
     },
-    requestEnded(socket: GuardedSocket) {
-      const busy = (socket[BUSY] ?? 1) - 1;
-      socket[BUSY] = busy;
-      if (busy === 0 && !socket.destroyed) idle.add(socket);
+    requestEnded(socket) {
+      const left = (busy.get(socket) ?? 1) - 1;
+      if (left > 0) return void busy.set(socket, left);
+      busy.delete(socket);
+      if (!socket.destroyed) idle.add(socket);
     },
     get open() {
       return open;

@@ -6,17 +6,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
  * 429), so server.ts takes the request over (`checkContinue`) and marks it; whoever starts reading the body
  * invites it first. A request answered without reading its body gets its final status and no 100.
  */
-const PENDING = Symbol('relayContinuePending');
-type Marked = IncomingMessage & { [PENDING]?: boolean };
+// A set beside the requests, not a property on them: node's own code then keeps seeing one shape of IncomingMessage.
+const pending = new WeakSet<IncomingMessage>();
 
 export function markContinuePending(incoming: IncomingMessage): void {
-  (incoming as Marked)[PENDING] = true;
+  pending.add(incoming);
 }
 
 /** Sends `100 Continue` if the caller waits for it (once); call right before reading the body. */
 export function inviteBody(incoming: IncomingMessage, outgoing: ServerResponse): void {
-  const marked = incoming as Marked;
-  if (marked[PENDING] !== true) return;
-  marked[PENDING] = false;
+  if (!pending.delete(incoming)) return;
   if (!outgoing.headersSent) outgoing.writeContinue();
 }
