@@ -34,6 +34,8 @@ export const USAGE = `usage: node scripts/bench/run.ts [options]
   --against DIR        run the second relay from another checkout (with its own npm ci), at
                        LOG_LEVEL=warn, in place of the info one: two commits side by side in one
                        run, e.g. git worktree add ../relay-before <commit>
+  --pin                with --against: raw pipe and relays on one CPU, mock and load on the others
+                       (taskset), so CPU per request compares steadier on a small shared machine
   --profile            also profile the relay and the raw pipe under load (--cpu-prof) and
                        summarize where the CPU goes (profiles saved beside --out)
   --profile-level L    LOG_LEVEL for the profiled relay (default warn)
@@ -62,6 +64,7 @@ const { values: flags } = parseArgs({
     'wait-quiet': { type: 'string', default: '0' },
     'no-info': { type: 'boolean', default: false },
     against: { type: 'string' },
+    pin: { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
     'profile-level': { type: 'string', default: 'warn' },
     out: { type: 'string' },
@@ -105,6 +108,8 @@ export const opts = {
   infoLevel: !flags['no-info'],
   /** Another checkout whose relay takes the info relay's place (at warn), or undefined. */
   against: flags.against ? checkoutRoot(flags.against) : undefined,
+  /** Pin the proxies to one CPU and the rest to the others (pin.ts). */
+  pin: flags.pin,
   profile: flags.profile,
   profileLevel: flags['profile-level'] ?? 'warn',
   out: resolve(flags.out ?? join(ROOT, 'bench-results', 'latest.json')),

@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { BENCH_DIR, type Child, freePort, readPortLine, ROOT, startChild, waitFor200 } from './lib.ts';
 import { extraRelayEnv, opts } from './options.ts';
+import { pinnedCommand } from './pin.ts';
 import { OPENAI_KEY, RELAY_KEY } from './workload.ts';
 
 /** The processes under test (mock upstream, raw pipe, relay), each a child writing its log into the scratch directory. */
@@ -38,7 +39,8 @@ export class Processes {
 
   /** A bench script (mock or raw pipe) that prints its port and exits when our pipe to its stdin closes. */
   private async startScript(name: string, nodeFlags: string[], script: string, args: string[]): Promise<{ child: Child; url: string }> {
-    const child = startChild(name, process.execPath, [...nodeFlags, join(BENCH_DIR, script), '--exit-with-stdin', '--port', '0', ...args], {
+    const [command, argv] = pinnedCommand(script === 'raw-pipe.ts' ? 'proxy' : 'other', process.execPath, [...nodeFlags, join(BENCH_DIR, script), '--exit-with-stdin', '--port', '0', ...args]);
+    const child = startChild(name, command, argv, {
       env: this.nodeEnv({}),
       stdinPipe: true,
       captureStdout: true,
@@ -68,7 +70,8 @@ export class Processes {
     const cwd = join(this.tmp, name);
     mkdirSync(cwd, { recursive: true });
     const started = performance.now();
-    const child = startChild(name, process.execPath, [...nodeFlags, join(root, 'src', 'main.ts')], {
+    const [command, argv] = pinnedCommand('proxy', process.execPath, [...nodeFlags, join(root, 'src', 'main.ts')]);
+    const child = startChild(name, command, argv, {
       env: this.nodeEnv(relayEnv(upstream, port, logLevel, env)),
       cwd,
       logFile: join(this.tmp, `${name}.log`),

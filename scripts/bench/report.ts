@@ -163,6 +163,7 @@ export function report(m: Measured): number {
       : `Other processes took a median ${Math.round(tp.foreignCpuShare * 100)}% of the CPU during the throughput rounds.`;
   console.log(loadNote);
   if (tp.info && !opts.against) console.log(`LOG_LEVEL=info wrote ${(tp.infoLogBytes / MiB).toFixed(1)} MiB of request logs during its rounds.`);
+  if (opts.against) console.log(againstNote(tp));
   if (profiles) {
     const { relay: pr, raw: pw } = profiles;
     console.log(`\n### Relay CPU profile, load phase only (LOG_LEVEL=${opts.profileLevel}, ${pr.rps} req/s while profiled): ${pr.file}\n\n${formatSummary(pr.summary)}\n`);
@@ -213,4 +214,23 @@ export function report(m: Measured): number {
   writeResults(opts.out, results);
   console.log(`${failed.length === 0 ? 'All targets met.' : `${failed.length} target(s) missed: ${failed.map((r) => r.metric).join('; ')}.`} JSON: ${opts.out} (${results.meta.elapsedS} s)`);
   return opts.check && failed.length > 0 ? 1 : 0;
+}
+
+/**
+ * --against: this checkout's CPU per request minus the other's, round by round (each pair of rounds ran
+ * minutes apart at most, so the machine's drift mostly cancels), and how many rounds each won.
+ */
+function againstNote(tp: Measured['throughput']): string {
+  const cpu = (target: string, round: number) => tp.runs.find((r) => r.target === target && r.round === round)?.cpuUsPerReq;
+  const diffs: number[] = [];
+  for (let r = 1; r <= opts.rounds; r++) {
+    const mine = cpu('relay-warn', r);
+    const theirs = cpu('relay-info', r);
+    if (mine !== undefined && theirs !== undefined) diffs.push(mine - theirs);
+  }
+  if (diffs.length === 0) return '';
+  const sorted = [...diffs].sort((a, b) => a - b);
+  const mid = sorted[Math.floor(sorted.length / 2)]!;
+  const lower = diffs.filter((d) => d < 0).length;
+  return `CPU per request, this checkout minus ${opts.against}, round by round: median ${mid >= 0 ? '+' : ''}${mid.toFixed(1)} µs (${diffs.map((d) => d.toFixed(0)).join(', ')}); this checkout used less in ${lower} of ${diffs.length} rounds.${opts.pin ? ' (pinned: --pin)' : ''}`;
 }

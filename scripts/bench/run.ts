@@ -5,6 +5,7 @@ import { loadAutocannon } from './load.ts';
 import { memoryPhase } from './memory.ts';
 import { openStreamsPhase, streamRow } from './open-streams-phase.ts';
 import { opts } from './options.ts';
+import { pinHarness } from './pin.ts';
 import { Processes } from './processes.ts';
 import { profilePhase } from './profile-phase.ts';
 import { quietWaiter } from './quiet.ts';
@@ -49,6 +50,7 @@ async function main(): Promise<number> {
       : `${opts.quick ? 'quick' : 'full'} run: ${opts.rounds} rounds x ${opts.durationS} s, ${opts.connections} connections, upload ${opts.uploadMiB} MiB, download ${opts.downloadMiB} MiB, watchdog ${Math.round(budgetS)} s`,
   );
 
+  pinHarness(log);
   const mock = await procs.startMock();
   log(`mock upstream on ${mock.url}`);
   if (opts.only === 'websocket') return onlyWebSockets(procs, quiet, mock.url);
