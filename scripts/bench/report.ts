@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { formatSummary } from './cpuprofile-summary.ts';
 import { roundEvent, type SseResult } from './first-event.ts';
-import { MiB, round } from './lib.ts';
+import { median, MiB, round } from './lib.ts';
 import type { Memory } from './memory.ts';
 import { type StreamsResult, streamRow } from './open-streams-phase.ts';
 import { opts, TARGETS } from './options.ts';
@@ -220,7 +220,7 @@ export function report(m: Measured): number {
  * --against: this checkout's CPU per request minus the other's, round by round (each pair of rounds ran
  * minutes apart at most, so the machine's drift mostly cancels), and how many rounds each won.
  */
-function againstNote(tp: Measured['throughput']): string {
+function againstNote(tp: Throughput): string {
   const cpu = (target: string, round: number) => tp.runs.find((r) => r.target === target && r.round === round)?.cpuUsPerReq;
   const diffs: number[] = [];
   for (let r = 1; r <= opts.rounds; r++) {
@@ -229,8 +229,7 @@ function againstNote(tp: Measured['throughput']): string {
     if (mine !== undefined && theirs !== undefined) diffs.push(mine - theirs);
   }
   if (diffs.length === 0) return '';
-  const sorted = [...diffs].sort((a, b) => a - b);
-  const mid = sorted[Math.floor(sorted.length / 2)]!;
+  const mid = median(diffs);
   const lower = diffs.filter((d) => d < 0).length;
   return `CPU per request, this checkout minus ${opts.against}, round by round: median ${mid >= 0 ? '+' : ''}${mid.toFixed(1)} µs (${diffs.map((d) => d.toFixed(0)).join(', ')}); this checkout used less in ${lower} of ${diffs.length} rounds.${opts.pin ? ' (pinned: --pin)' : ''}`;
 }
