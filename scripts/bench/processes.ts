@@ -39,7 +39,7 @@ export class Processes {
 
   /** A bench script (mock or raw pipe) that prints its port and exits when our pipe to its stdin closes. */
   private async startScript(name: string, nodeFlags: string[], script: string, args: string[]): Promise<{ child: Child; url: string }> {
-    const [command, argv] = pinnedCommand(script === 'raw-pipe.ts' ? 'proxy' : 'other', process.execPath, [...nodeFlags, join(BENCH_DIR, script), '--exit-with-stdin', '--port', '0', ...args]);
+    const [command, argv] = pinnedCommand(opts.pin, script === 'raw-pipe.ts' ? 'proxy' : 'other', process.execPath, [...nodeFlags, join(BENCH_DIR, script), '--exit-with-stdin', '--port', '0', ...args]);
     const child = startChild(name, command, argv, {
       env: this.nodeEnv({}),
       stdinPipe: true,
@@ -70,7 +70,7 @@ export class Processes {
     const cwd = join(this.tmp, name);
     mkdirSync(cwd, { recursive: true });
     const started = performance.now();
-    const [command, argv] = pinnedCommand('proxy', process.execPath, [...nodeFlags, join(root, 'src', 'main.ts')]);
+    const [command, argv] = pinnedCommand(opts.pin, 'proxy', process.execPath, [...nodeFlags, join(root, 'src', 'main.ts')]);
     const child = startChild(name, command, argv, {
       env: this.nodeEnv(relayEnv(upstream, port, logLevel, env)),
       cwd,

@@ -50,7 +50,7 @@ async function main(): Promise<number> {
       : `${opts.quick ? 'quick' : 'full'} run: ${opts.rounds} rounds x ${opts.durationS} s, ${opts.connections} connections, upload ${opts.uploadMiB} MiB, download ${opts.downloadMiB} MiB, watchdog ${Math.round(budgetS)} s`,
   );
 
-  pinHarness(log);
+  pinHarness(opts.pin, log);
   const mock = await procs.startMock();
   log(`mock upstream on ${mock.url}`);
   if (opts.only === 'websocket') return onlyWebSockets(procs, quiet, mock.url);
