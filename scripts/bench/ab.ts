@@ -13,10 +13,10 @@ import { AUTH, EMBEDDINGS_BODY, embeddingOnce, OPENAI_KEY, RELAY_KEY } from './w
  *
  * - pinned: both relays on one CPU, the mock and the load generator on the others (pin.ts);
  * - paired: interleaved rounds of a fixed number of embeddings requests, each relay's CPU per request
- *   (from /proc) minus the other's, round by round;
+ *   (from /proc) minus the other's, round by round, the order of the two reversed every round (a relay
+ *   measured right after the other's round had measured ~13 µs worse when that was always the same one);
  * - fresh pairs of processes, the start order swapped every pair: one process is one draw (the same
- *   commit measured up to ~15 µs a request apart from one start to the next), and the relay started
- *   second measured worse in most pairs; the swap cancels that.
+ *   commit measured up to ~15 µs a request apart from one start to the next).
  *
  * Prints each pair's median difference and their mean. Loopback only; stops by itself.
  */
