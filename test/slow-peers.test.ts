@@ -27,10 +27,11 @@ let upstream: LocalUpstream;
 let relay: ChildRelay;
 const upstreamStreams = { finished: 0, aborted: 0 };
 
-async function streamEvents(res: ServerResponse): Promise<void> {
+/** `bytes`: Infinity streams until the relay closes the connection. */
+async function streamEvents(res: ServerResponse, bytes: number): Promise<void> {
   res.writeHead(200, { 'content-type': 'text/event-stream' });
   let sent = 0;
-  while (sent < STREAM_BYTES) {
+  while (sent < bytes) {
     sent += EVENT.length;
     if (!res.write(EVENT)) {
       const closed = await new Promise<boolean>((resolve) => {
@@ -58,7 +59,9 @@ beforeAll(async () => {
   upstream = await startLocalUpstream((req: IncomingMessage, res: ServerResponse) => {
     req.resume();
     req.on('end', () => {
-      if (req.url?.startsWith('/v1/responses')) return void streamEvents(res);
+      // `?endless`: a stream no socket buffers can hold (loopback's grow to tens of MB: tcp_rmem), for the
+      // caller that reads nothing, which the relay must cut however much the kernel would take.
+      if (req.url?.startsWith('/v1/responses')) return void streamEvents(res, req.url.includes('endless') ? Infinity : STREAM_BYTES);
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ object: 'list', data: [] }));
     });
@@ -175,8 +178,8 @@ describe('a request body that stops arriving', () => {
 
 describe('a caller that reads slowly is not a silent upstream', () => {
   const STREAM_REQUEST = '{"model":"gpt-5","input":"hi","stream":true}';
-  const streamHead = (key: string) =>
-    keyed('POST', '/v1/responses', `Content-Type: application/json\r\nContent-Length: ${STREAM_REQUEST.length}\r\nConnection: close\r\n`, key);
+  const streamHead = (key: string, path = '/v1/responses') =>
+    keyed('POST', path, `Content-Type: application/json\r\nContent-Length: ${STREAM_REQUEST.length}\r\nConnection: close\r\n`, key);
 
   test(`three callers that stop reading for 2.5 s (deadline ${STANDARD_TIMEOUT_MS} ms) twice each get the whole ${STREAM_BYTES / 1024 / 1024} MB stream, no error event`, { timeout: 60_000 }, async () => {
     const before = upstreamStreams.finished;
@@ -213,7 +216,7 @@ describe('a caller that reads slowly is not a silent upstream', () => {
   test(`a caller that reads nothing at all is cut after CLIENT_READ_TIMEOUT_MS (${CLIENT_READ_TIMEOUT_MS} ms), and OpenAI's stream with it`, { timeout: 30_000 }, async () => {
     const before = upstreamStreams.aborted;
     const started = performance.now();
-    const { socket, closed } = rawExchange(streamHead(STREAM_KEYS[0]), STREAM_REQUEST, 20_000, { paused: true });
+    const { socket, closed } = rawExchange(streamHead(STREAM_KEYS[0], '/v1/responses?endless=1'), STREAM_REQUEST, 20_000, { paused: true });
     while (upstreamStreams.aborted === before && performance.now() - started < 15_000) await new Promise((r) => setTimeout(r, 50));
     const abortedAfter = performance.now() - started;
     expect(upstreamStreams.aborted - before, 'OpenAI stream closed by the relay').toBe(1);
