@@ -160,7 +160,10 @@ describe('message size, idle time, backpressure', () => {
       sent++;
       if (sent % 20 === 0) await new Promise((r) => setImmediate(r));
     }
-    await until(() => received === total, 20_000, 'every message');
+    // A stall seen once in CI (2026-12-06): say where the bytes stood, for whoever meets it next.
+    await until(() => received === total, 20_000, 'every message').catch((err: Error) => {
+      throw new Error(`${err.message}: the caller got ${received} of ${total}; OpenAI's side still buffers ${server.bufferedAmount} bytes`);
+    });
     expect(intact).toBe(true);
     ws.close();
     await closed(ws);
