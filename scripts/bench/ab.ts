@@ -2,9 +2,10 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { loadAutocannon } from './autocannon.ts';
 import { BENCH_DIR, type Child, cpuMs, freePort, killAllChildrenNow, log, median, readPortLine, ROOT, round, sleep, startChild, stopAllChildren, waitFor200 } from './lib.ts';
 import { canPin, pinHarness, pinnedCommand } from './pin.ts';
-import { AUTH, EMBEDDINGS_BODY, embeddingOnce, OPENAI_KEY, RELAY_KEY } from './workload.ts';
+import { AUTH, EMBEDDINGS_BODY, embeddingOnce, relayBaseEnv } from './workload.ts';
 
 /**
  * `npm run bench:ab -- DIR`: does this checkout's relay use more CPU per request than another
@@ -66,9 +67,7 @@ const opts = {
   connections: count('connections', flags.connections),
 };
 
-type Autocannon = (o: Record<string, unknown>, cb: (err: Error | null, r: { '2xx': number; non2xx: number; errors: number; timeouts: number }) => void) => unknown;
-const specifier: string = 'autocannon'; // not a literal: typechecks before the devDependency is installed
-const autocannon = ((await import(specifier)) as { default: Autocannon }).default;
+const autocannon = await loadAutocannon();
 
 /** `amount` embeddings requests; how many were answered 200, and anything else. */
 function fire(url: string, amount: number): Promise<{ ok: number; failed: number }> {
@@ -97,7 +96,7 @@ async function startRelay(root: string, name: string, upstream: string): Promise
   const cwd = join(scratch, name);
   mkdirSync(cwd, { recursive: true });
   const [command, argv] = pinnedCommand(true, 'proxy', process.execPath, [join(root, 'src', 'main.ts')]);
-  const env = nodeEnv({ OPENAI_API_KEY: OPENAI_KEY, RELAY_KEY, OPENAI_BASE_URL: `${upstream}/v1`, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn' });
+  const env = nodeEnv(relayBaseEnv(upstream, port, 'warn'));
   const child = startChild(name, command, argv, { env, cwd, logFile: join(scratch, `${name}.log`) });
   const url = `http://127.0.0.1:${port}`;
   await waitFor200(`${url}/health`, child, performance.now());

@@ -1,37 +1,9 @@
-import type { EventEmitter } from 'node:events';
+import type { Autocannon } from './autocannon.ts';
 import { quantile, round } from './lib.ts';
 import { opts } from './options.ts';
 import { AUTH, EMBEDDINGS_BODY } from './workload.ts';
 
 /** Embeddings load from autocannon (a devDependency), with latencies taken from every 200 answer. */
-
-interface AutocannonHistogram {
-  average: number;
-  p50: number;
-  p99: number;
-  max: number;
-}
-interface AutocannonResult {
-  requests: AutocannonHistogram & { total: number };
-  latency: AutocannonHistogram;
-  throughput: AutocannonHistogram;
-  duration: number;
-  errors: number;
-  timeouts: number;
-  non2xx: number;
-  statusCodeStats: Record<string, { count: number }>;
-}
-export type Autocannon = (opts: Record<string, unknown>, cb: (err: Error | null, result: AutocannonResult) => void) => EventEmitter;
-
-export async function loadAutocannon(): Promise<Autocannon> {
-  const specifier: string = 'autocannon'; // not a literal: typechecks before the devDependency is installed
-  try {
-    const mod = await import(specifier);
-    return (mod.default ?? mod) as Autocannon;
-  } catch (err) {
-    throw new Error(`autocannon is not installed (npm install --save-dev autocannon@^8): ${(err as Error).message}`);
-  }
-}
 
 export interface LoadRun {
   target: string;

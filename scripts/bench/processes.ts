@@ -3,21 +3,12 @@ import { join } from 'node:path';
 import { BENCH_DIR, type Child, freePort, readPortLine, ROOT, startChild, waitFor200 } from './lib.ts';
 import { extraRelayEnv, opts } from './options.ts';
 import { pinnedCommand } from './pin.ts';
-import { OPENAI_KEY, RELAY_KEY } from './workload.ts';
+import { relayBaseEnv } from './workload.ts';
 
 /** The processes under test (mock upstream, raw pipe, relay), each a child writing its log into the scratch directory. */
 
 function relayEnv(upstream: string, port: number, logLevel: string, extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    OPENAI_API_KEY: OPENAI_KEY,
-    RELAY_KEY,
-    OPENAI_BASE_URL: `${upstream}/v1`,
-    HOST: '127.0.0.1',
-    PORT: String(port),
-    LOG_LEVEL: logLevel,
-    ...extra,
-    ...extraRelayEnv,
-  };
+  return { ...relayBaseEnv(upstream, port, logLevel), ...extra, ...extraRelayEnv };
 }
 
 export class Processes {

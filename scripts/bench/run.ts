@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { ssePhase } from './first-event.ts';
 import { log } from './lib.ts';
-import { loadAutocannon } from './load.ts';
+import { loadAutocannon } from './autocannon.ts';
 import { memoryPhase } from './memory.ts';
 import { openStreamsPhase, streamRow } from './open-streams-phase.ts';
 import { opts } from './options.ts';

@@ -1,6 +1,7 @@
 import { statSync } from 'node:fs';
 import { type Child, log, median, round, sleep, withCpuAccounting } from './lib.ts';
-import { type Autocannon, load, type LoadRun } from './load.ts';
+import type { Autocannon } from './autocannon.ts';
+import { load, type LoadRun } from './load.ts';
 import { opts } from './options.ts';
 import type { Settler } from './quiet.ts';
 import { embeddingOnce } from './workload.ts';

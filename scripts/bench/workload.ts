@@ -13,6 +13,11 @@ export const EMBEDDINGS_BODY = JSON.stringify({
 });
 export const SSE_BODY = JSON.stringify({ model: 'gpt-4.1-mini', input: 'Say hello.', stream: true });
 
+/** What a relay under test starts with: its keys, the mock as OpenAI, loopback only. */
+export function relayBaseEnv(upstream: string, port: number, logLevel: string): Record<string, string> {
+  return { OPENAI_API_KEY: OPENAI_KEY, RELAY_KEY, OPENAI_BASE_URL: `${upstream}/v1`, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: logLevel };
+}
+
 /** One embeddings request on a fresh connection; rejects unless it is answered 200. */
 export function embeddingOnce(url: string): Promise<number> {
   return new Promise((resolvePromise, reject) => {
